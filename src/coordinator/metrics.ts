@@ -1,0 +1,265 @@
+/**
+ * Prometheus metrics for one training run (issue #4).
+ *
+ * Each run gets its own prom-client Registry rather than the global one, so a
+ * process that trains twice (tests, sweeps) never mixes runs or trips over
+ * "metric already registered", and so the registry can be pushed to a
+ * Pushgateway as one unit when the run ends.
+ *
+ * Every series carries `model` and `run_id` as ordinary labels (declared on
+ * each metric, not via registry default labels): a metric with labels has no
+ * series until it is first set, so e.g. pixelsense_time_to_target_seconds is
+ * absent until the target is reached instead of reading a misleading 0.
+ * Counters are touched with inc(0) up front so rate() has a starting point.
+ *
+ * Names follow Prometheus conventions: base units (seconds, ratios),
+ * `_total` counters, `_seconds` histograms. docs/metrics.md is the reference
+ * table; test/metrics.test.ts checks the two agree.
+ */
+import {
+  Counter,
+  Gauge,
+  Histogram,
+  Registry,
+  collectDefaultMetrics,
+  exponentialBuckets,
+  type LabelValues,
+} from 'prom-client';
+
+export interface RunLabels {
+  runId: string;
+  model: string;
+  backend: string;
+  workers: number;
+  configFile: string;
+}
+
+export interface StepRecord {
+  /** Examples processed by this step, summed over workers. */
+  examples: number;
+  /** Training loss of this step's batch. */
+  loss: number;
+  /** Training accuracy of this step's batch, 0..1. */
+  accuracy: number;
+  learningRate: number;
+  epoch: number;
+}
+
+/** The metric name prefix, shared with the dashboard and docs. */
+export const METRIC_PREFIX = 'pixelsense_';
+
+/** Width of the sliding window behind the throughput gauge. */
+export const THROUGHPUT_WINDOW_SECONDS = 10;
+
+type Base = 'model' | 'run_id';
+
+// A whole step on the wasm/cpu backends takes ~5 ms (small ANN batch) to a
+// few seconds (CNN on the cpu backend): 1 ms .. ~16 s.
+const STEP_BUCKETS = exponentialBuckets(0.001, 2, 15);
+// Reduce, update and broadcast are memory-bound and much shorter: 0.1 ms .. ~3 s.
+const PHASE_BUCKETS = exponentialBuckets(0.0001, 2, 16);
+
+/** Injectable clock (milliseconds), so the throughput window is testable without sleeping. */
+export type Clock = () => number;
+const monotonicMs: Clock = () => performance.now();
+
+export class TrainingMetrics {
+  readonly registry: Registry;
+  readonly labels: Readonly<RunLabels>;
+
+  private readonly base: LabelValues<Base>;
+  private readonly now: Clock;
+
+  private readonly examples: Counter<Base>;
+  private readonly steps: Counter<Base>;
+  private readonly epoch: Gauge<Base>;
+  private readonly trainLoss: Gauge<Base>;
+  private readonly trainAccuracy: Gauge<Base>;
+  private readonly evalLoss: Gauge<Base | 'split'>;
+  private readonly evalAccuracy: Gauge<Base | 'split'>;
+  private readonly throughput: Gauge<Base>;
+  private readonly stepDuration: Histogram<Base>;
+  private readonly workerCompute: Histogram<Base | 'worker'>;
+  private readonly reduceDuration: Histogram<Base>;
+  private readonly updateDuration: Histogram<Base>;
+  private readonly broadcastDuration: Histogram<Base>;
+  private readonly activeWorkers: Gauge<Base>;
+  private readonly workerFailures: Counter<Base | 'worker' | 'kind'>;
+  private readonly learningRate: Gauge<Base>;
+  private readonly poolQueueSize: Gauge<Base>;
+  private readonly poolUtilization: Gauge<Base>;
+  private readonly runInfo: Gauge<Base | 'backend' | 'workers' | 'config_file'>;
+  private readonly timeToTarget: Gauge<Base>;
+
+  /**
+   * Throughput window: cumulative example counts at step ends, oldest first.
+   * The first entry is the anchor (at or before the window start) so the rate
+   * always spans at least the window once training has run that long.
+   */
+  private window: { t: number; total: number }[] = [];
+  private totalExamples = 0;
+
+  constructor(labels: RunLabels, options: { clock?: Clock } = {}) {
+    this.labels = Object.freeze({ ...labels });
+    this.base = { model: labels.model, run_id: labels.runId };
+    this.now = options.clock ?? monotonicMs;
+    const registry = (this.registry = new Registry());
+    // Process metrics (CPU, RSS, heap, event-loop lag, GC) of the coordinator,
+    // labelled like ours so several runs can share one Prometheus.
+    collectDefaultMetrics({ register: registry, labels: { ...this.base } });
+
+    const name = (s: string): string => METRIC_PREFIX + s;
+    const counter = <L extends string>(n: string, help: string, extra: readonly L[] = []): Counter<Base | L> =>
+      new Counter({ name: name(n), help, labelNames: ['model', 'run_id', ...extra], registers: [registry] });
+    const gauge = <L extends string>(n: string, help: string, extra: readonly L[] = []): Gauge<Base | L> =>
+      new Gauge({ name: name(n), help, labelNames: ['model', 'run_id', ...extra], registers: [registry] });
+    const histogram = <L extends string>(
+      n: string,
+      help: string,
+      buckets: number[],
+      extra: readonly L[] = [],
+    ): Histogram<Base | L> =>
+      new Histogram({ name: name(n), help, buckets, labelNames: ['model', 'run_id', ...extra], registers: [registry] });
+
+    this.examples = counter('examples_total', 'Training examples processed (summed over workers).');
+    this.steps = counter('steps_total', 'Optimizer steps taken.');
+    this.epoch = gauge('epoch', 'Current epoch, counting from 1.');
+    this.trainLoss = gauge('train_loss', 'Training loss of the most recent step.');
+    this.trainAccuracy = gauge('train_accuracy', 'Training accuracy (0..1) of the most recent step.');
+    this.evalLoss = gauge('eval_loss', 'Loss of the most recent evaluation, per data split.', ['split']);
+    this.evalAccuracy = gauge('eval_accuracy', 'Accuracy (0..1) of the most recent evaluation, per data split.', [
+      'split',
+    ]);
+    this.throughput = gauge(
+      'throughput_examples_per_second',
+      `Training examples per second over the last ${THROUGHPUT_WINDOW_SECONDS} s of steps.`,
+    );
+    this.stepDuration = histogram(
+      'step_duration_seconds',
+      'Wall time of one training step (dispatch, compute, reduce, update, broadcast).',
+      STEP_BUCKETS,
+    );
+    this.workerCompute = histogram(
+      'worker_compute_seconds',
+      'Time a worker spent computing gradients for its shard of one step.',
+      STEP_BUCKETS,
+      ['worker'],
+    );
+    this.reduceDuration = histogram(
+      'gradient_reduce_seconds',
+      'Time to average the workers’ gradients on the coordinator.',
+      PHASE_BUCKETS,
+    );
+    this.updateDuration = histogram(
+      'optimizer_update_seconds',
+      'Time to apply the optimizer update to the weights.',
+      PHASE_BUCKETS,
+    );
+    this.broadcastDuration = histogram(
+      'weight_broadcast_seconds',
+      'Time to send the updated weights to the workers.',
+      PHASE_BUCKETS,
+    );
+    this.activeWorkers = gauge('active_workers', 'Worker threads currently alive in the pool.');
+    this.workerFailures = counter('worker_failures_total', 'Worker task failures, by worker and kind (throw, exit, ...).', [
+      'worker',
+      'kind',
+    ]);
+    this.learningRate = gauge('learning_rate', 'Learning rate used by the most recent step.');
+    this.poolQueueSize = gauge('pool_queue_size', 'Tasks waiting in the Piscina queue.');
+    this.poolUtilization = gauge('pool_utilization_ratio', 'Piscina pool utilisation (0..1).');
+    this.runInfo = gauge('run_info', 'Constant 1; the labels describe the run.', ['backend', 'workers', 'config_file']);
+    this.timeToTarget = gauge(
+      'time_to_target_seconds',
+      'Seconds from the start of training until test accuracy first reached --target-accuracy; absent until then.',
+    );
+
+    this.runInfo.set(
+      { ...this.base, backend: labels.backend, workers: String(labels.workers), config_file: labels.configFile },
+      1,
+    );
+    this.examples.inc(this.base, 0);
+    this.steps.inc(this.base, 0);
+    this.setActiveWorkers(labels.workers);
+  }
+
+  /** Start the step timer; the returned function observes and returns the elapsed seconds. */
+  startStep(): () => number {
+    // The first step start anchors the throughput window, so the first
+    // recordStep already yields a rate (over that step's wall time).
+    if (this.window.length === 0) this.window.push({ t: this.now(), total: this.totalExamples });
+    return this.timer(this.stepDuration);
+  }
+
+  startReduce(): () => number {
+    return this.timer(this.reduceDuration);
+  }
+
+  startUpdate(): () => number {
+    return this.timer(this.updateDuration);
+  }
+
+  startBroadcast(): () => number {
+    return this.timer(this.broadcastDuration);
+  }
+
+  /** Workers time their own compute (their clock, their thread) and report it with the gradients. */
+  observeWorkerCompute(worker: number, seconds: number): void {
+    this.workerCompute.observe({ ...this.base, worker: String(worker) }, seconds);
+  }
+
+  /** Record one finished step: counters, per-step gauges and the throughput window. */
+  recordStep(s: StepRecord): void {
+    this.examples.inc(this.base, s.examples);
+    this.steps.inc(this.base, 1);
+    this.epoch.set(this.base, s.epoch);
+    this.trainLoss.set(this.base, s.loss);
+    this.trainAccuracy.set(this.base, s.accuracy);
+    this.learningRate.set(this.base, s.learningRate);
+
+    this.totalExamples += s.examples;
+    const t = this.now();
+    this.window.push({ t, total: this.totalExamples });
+    // Drop samples until the second-oldest is inside the window: the oldest
+    // left is then the anchor at or just before (t - window).
+    const start = t - THROUGHPUT_WINDOW_SECONDS * 1000;
+    while (this.window.length > 2 && this.window[1]!.t <= start) this.window.shift();
+    const anchor = this.window[0]!;
+    const span = (t - anchor.t) / 1000;
+    // With no startStep() before the first recordStep there is no span yet:
+    // leave the gauge unset rather than divide by zero.
+    if (span > 0) this.throughput.set(this.base, (this.totalExamples - anchor.total) / span);
+  }
+
+  recordEval(split: 'train' | 'test', loss: number, accuracy: number): void {
+    this.evalLoss.set({ ...this.base, split }, loss);
+    this.evalAccuracy.set({ ...this.base, split }, accuracy);
+  }
+
+  setActiveWorkers(n: number): void {
+    this.activeWorkers.set(this.base, n);
+  }
+
+  recordWorkerFailure(worker: number, kind: 'throw' | 'exit' | string): void {
+    this.workerFailures.inc({ ...this.base, worker: String(worker), kind }, 1);
+  }
+
+  setPoolStats(queueSize: number, utilization: number): void {
+    this.poolQueueSize.set(this.base, queueSize);
+    this.poolUtilization.set(this.base, utilization);
+  }
+
+  setTimeToTarget(seconds: number): void {
+    this.timeToTarget.set(this.base, seconds);
+  }
+
+  /** The registry in Prometheus text format (what /metrics serves). */
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  private timer(h: Histogram<Base>): () => number {
+    const end = h.startTimer(this.base);
+    return () => end();
+  }
+}

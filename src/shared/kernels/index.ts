@@ -1,0 +1,85 @@
+/**
+ * PixelSense training kernels for @tensorflow/tfjs-backend-wasm 4.22.
+ *
+ * Call `installWasmKernels()` once, before `tf.setBackend('wasm')`: kernels
+ * must be registered before the backend initialises (setupFuncs run then).
+ * Stock kernels we replace are unregistered first and kept, so every fast
+ * kernel can fall back to the stock one for cases it does not cover.
+ *
+ * `installWasmKernels({ stock: true })` installs only what training needs to
+ * work at all (a composed Conv2DBackpropFilter at stock speed), so benchmarks
+ * can compare against stock.
+ */
+import '@tensorflow/tfjs-backend-wasm';
+import { getKernel, registerKernel, unregisterKernel, type KernelConfig, type KernelFunc } from '@tensorflow/tfjs-core';
+import { filterGradComposed, filterGradIm2col, inputGradConv } from './conv.js';
+import { cast, identity } from './elementwise.js';
+import { batchMatMul } from './matmul.js';
+import { maxPoolGrad } from './pool.js';
+import { sum } from './reduce.js';
+import { rememberStock, type KernelArgs } from './util.js';
+
+type Impl = (args: KernelArgs) => unknown;
+
+interface KernelSpec {
+  name: string;
+  impl: Impl;
+  /** Installed also with `stock: true` (needed for training to work). */
+  essential?: boolean;
+}
+
+const FAST: KernelSpec[] = [
+  { name: 'Conv2DBackpropFilter', impl: filterGradIm2col },
+  { name: 'Conv2DBackpropInput', impl: inputGradConv },
+  { name: 'MaxPoolGrad', impl: maxPoolGrad },
+  { name: 'BatchMatMul', impl: batchMatMul },
+  { name: 'Sum', impl: sum },
+  { name: 'Identity', impl: identity },
+  { name: 'Cast', impl: cast },
+];
+
+const STOCK_MODE: KernelSpec[] = [
+  { name: 'Conv2DBackpropFilter', impl: filterGradComposed, essential: true },
+];
+
+let installed: { mode: 'fast' | 'stock'; names: string[] } | undefined;
+
+/** Names of the kernels `installWasmKernels()` (fast mode) registers. */
+export function wasmKernelNames(): string[] {
+  return FAST.map((k) => k.name);
+}
+
+/**
+ * Registers the PixelSense kernels for backend 'wasm'. Idempotent: a second
+ * call returns the first call's list (the mode cannot change once installed,
+ * since the backend may already have initialised with it).
+ */
+export function installWasmKernels(options: { stock?: boolean } = {}): { installed: string[] } {
+  if (installed !== undefined) return { installed: [...installed.names] };
+  const specs = options.stock === true ? STOCK_MODE : FAST;
+  // Stock kernels every route below calls at backend level.
+  for (const name of ['Transpose', 'Conv2D', 'BatchMatMul', 'Slice', 'Conv2DBackpropInput',
+    'MaxPoolGrad', 'Sum', 'Cast', 'Identity', 'Multiply', 'Step']) {
+    const cfg = getKernel(name, 'wasm');
+    if (cfg !== undefined) rememberStock(cfg);
+  }
+  const names: string[] = [];
+  for (const spec of specs) {
+    const prev = getKernel(spec.name, 'wasm');
+    if (prev !== undefined) {
+      rememberStock(prev);
+      unregisterKernel(spec.name, 'wasm');
+    }
+    const config: KernelConfig = {
+      kernelName: spec.name,
+      backendName: 'wasm',
+      kernelFunc: spec.impl as unknown as KernelFunc,
+    };
+    // Keep the stock setupFunc: it binds the C++ entry point our fallback uses.
+    if (prev?.setupFunc !== undefined) config.setupFunc = prev.setupFunc;
+    registerKernel(config);
+    names.push(spec.name);
+  }
+  installed = { mode: options.stock === true ? 'stock' : 'fast', names };
+  return { installed: [...names] };
+}

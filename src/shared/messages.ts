@@ -1,0 +1,136 @@
+/**
+ * The wire contract between the coordinator and its workers.
+ *
+ * Bulk data never travels in messages: the data set, the weights, the
+ * per-micro-batch gradient slots and the epoch's example order live in
+ * SharedArrayBuffers that every worker receives once, at start-up, through
+ * Piscina's workerData. Messages carry only small control records; they are
+ * msgpackr-encoded into a Uint8Array that is transferred (not cloned) across
+ * the thread boundary.
+ */
+import { pack, unpack } from 'msgpackr';
+import type { BackendChoice } from './backend.js';
+import type { Config } from './config.js';
+import type { SharedDataset, SplitName } from './dataset.js';
+
+/** Given to every worker once (Piscina workerData). SharedArrayBuffers are shared, not copied. */
+export interface WorkerInit {
+  readonly config: Config;
+  readonly backend: BackendChoice;
+  readonly stockKernels: boolean;
+  readonly dataset: SharedDataset;
+  /** Float32[paramCount + stateCount]: the current weights, then batch-norm state. Written only by the coordinator, between steps. */
+  readonly weights: SharedArrayBuffer;
+  /** Float32[microBatchesPerStep * paramCount]: one gradient slot per micro-batch of the current step. */
+  readonly gradients: SharedArrayBuffer;
+  /** Float32[microBatchesPerStep * 2 * batchNormChannels]: per-micro-batch batch mean and variance. */
+  readonly batchStats: SharedArrayBuffer;
+  /** Uint32[train count]: the current epoch's example order. */
+  readonly order: SharedArrayBuffer;
+}
+
+/** A slice of the epoch order: examples order[start .. start + count). */
+export interface MicroBatch {
+  /** Position of this micro-batch within the global batch: its gradient slot and its place in the reduction. */
+  readonly index: number;
+  readonly start: number;
+  readonly count: number;
+}
+
+export type TaskMessage =
+  | { readonly kind: 'warmup' }
+  | {
+      readonly kind: 'train';
+      readonly epoch: number;
+      /** Global optimizer step this batch belongs to (0-based). */
+      readonly step: number;
+      /** Index of this shard within the step (what PIXELSENSE_FAULT's WORKER refers to). */
+      readonly shard: number;
+      /** 0 for the first try; faults are injected only on the first try. */
+      readonly attempt: number;
+      readonly microBatches: readonly MicroBatch[];
+    }
+  | {
+      readonly kind: 'eval';
+      readonly split: SplitName;
+      readonly start: number;
+      readonly count: number;
+    }
+  | {
+      /** Evaluate a saved Layers model (pixelsense eval), loaded once per worker. */
+      readonly kind: 'evalModel';
+      readonly modelDir: string;
+      readonly split: SplitName;
+      readonly start: number;
+      readonly count: number;
+    };
+
+export interface MicroBatchResult {
+  readonly index: number;
+  /** Mean loss over the micro-batch (with label smoothing if configured). */
+  readonly loss: number;
+  /** Correctly classified examples (training-mode forward, dropout on). */
+  readonly correct: number;
+  readonly count: number;
+}
+
+export type TaskResult =
+  | { readonly kind: 'warmup'; readonly backend: string; readonly threadId: number }
+  | {
+      readonly kind: 'train';
+      readonly threadId: number;
+      readonly microBatches: readonly MicroBatchResult[];
+      /** Seconds of forward+backward+gradient copy inside the worker. */
+      readonly computeSeconds: number;
+      /** Tensors alive in the worker after the task: must stay flat across steps. */
+      readonly numTensors: number;
+    }
+  | {
+      readonly kind: 'eval';
+      readonly threadId: number;
+      /** 10x10 counts, rows true label, columns predicted, row-major. */
+      readonly confusion: readonly number[];
+      readonly lossSum: number;
+      readonly count: number;
+      readonly computeSeconds: number;
+    };
+
+export type Encoded = Uint8Array;
+
+export function encode(message: TaskMessage | TaskResult): Encoded {
+  return pack(message);
+}
+
+export function decodeTask(bytes: Encoded): TaskMessage {
+  return unpack(bytes) as TaskMessage;
+}
+
+export function decodeResult(bytes: Encoded): TaskResult {
+  return unpack(bytes) as TaskResult;
+}
+
+/** Number of micro-batches a global batch of `batchSize` is cut into. */
+export function microBatchesPerStep(cfg: Config): number {
+  return Math.ceil(cfg.train.batchSize / cfg.train.microBatchSize);
+}
+
+/** Cut the global batch starting at `start` (of `count` examples) into fixed micro-batches. */
+export function cutMicroBatches(start: number, count: number, microBatchSize: number): MicroBatch[] {
+  const out: MicroBatch[] = [];
+  for (let i = 0, s = 0; s < count; i++, s += microBatchSize) {
+    out.push({ index: i, start: start + s, count: Math.min(microBatchSize, count - s) });
+  }
+  return out;
+}
+
+/** Hand micro-batches to W shards: contiguous, sizes differing by at most one micro-batch. */
+export function shardMicroBatches(micro: readonly MicroBatch[], workers: number): MicroBatch[][] {
+  const shards: MicroBatch[][] = [];
+  const w = Math.min(workers, micro.length);
+  for (let k = 0; k < w; k++) {
+    const a = Math.floor((k * micro.length) / w);
+    const b = Math.floor(((k + 1) * micro.length) / w);
+    shards.push(micro.slice(a, b));
+  }
+  return shards;
+}

@@ -1,0 +1,173 @@
+/**
+ * The ANN and CNN as plain tf ops over a ModelPlan: forward pass, loss, and
+ * the gradient of one micro-batch.
+ *
+ * We do not train through tfjs-layers: the parameter server owns the
+ * weights, batch-norm statistics and all randomness, so the worker needs a
+ * pure function (params, batch, masks) -> (loss, gradients). The trained
+ * weights are exported to a tfjs-layers model of the same architecture.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { NUM_CLASSES, IMAGE_SIZE } from '../shared/dataset.js';
+import { BATCH_NORM_EPSILON, type ModelPlan } from '../shared/modelPlan.js';
+import { Rng } from '../shared/rng.js';
+
+export interface ForwardOptions {
+  readonly training: boolean;
+  /** One mask per dropout layer ([n, units], values 0 or 1/(1-rate)); training only. */
+  readonly dropoutMasks?: readonly tf.Tensor[];
+  /** Batch-norm moving statistics (plan.state order); inference only. */
+  readonly state?: readonly tf.Tensor[];
+}
+
+export interface ForwardResult {
+  readonly logits: tf.Tensor2D;
+  /** Training only: per batch-norm layer, its batch mean and (biased) variance. */
+  readonly batchStats: tf.Tensor1D[];
+}
+
+/** Parameters as tensors, from the flat vector. Copies each slice into the backend (new tensor ids). */
+export function paramTensors(plan: ModelPlan, flat: Float32Array): tf.Tensor[] {
+  return plan.params.map((p) => tf.tensor(flat.slice(p.offset, p.offset + p.size), p.shape as number[], 'float32'));
+}
+
+/** Batch-norm moving statistics as tensors (they follow the parameters in the flat vector). */
+export function stateTensors(plan: ModelPlan, flat: Float32Array): tf.Tensor[] {
+  const base = plan.paramCount;
+  return plan.state.map((s) => tf.tensor(flat.slice(base + s.offset, base + s.offset + s.size), s.shape as number[], 'float32'));
+}
+
+export function forward(plan: ModelPlan, params: readonly tf.Tensor[], x: tf.Tensor4D, opts: ForwardOptions): ForwardResult {
+  const p = (i: number): tf.Tensor => params[i] as tf.Tensor;
+  const batchStats: tf.Tensor1D[] = [];
+  let h: tf.Tensor = x;
+  for (const layer of plan.layers) {
+    switch (layer.type) {
+      case 'conv': {
+        h = tf.conv2d(h as tf.Tensor4D, p(layer.kernelParam) as tf.Tensor4D, layer.stride, layer.padding);
+        if (layer.biasParam !== null) h = tf.add(h, p(layer.biasParam));
+        break;
+      }
+      case 'batchNorm': {
+        const axes = layer.spatial ? [0, 1, 2] : [0];
+        let mean: tf.Tensor;
+        let variance: tf.Tensor;
+        if (opts.training) {
+          ({ mean, variance } = tf.moments(h, axes));
+          // Kept past the gradient's tidy scope; the caller reads and disposes them.
+          batchStats.push(tf.keep(mean as tf.Tensor1D), tf.keep(variance as tf.Tensor1D));
+        } else {
+          const state = opts.state ?? [];
+          mean = state[layer.meanState] as tf.Tensor;
+          variance = state[layer.varianceState] as tf.Tensor;
+        }
+        h = tf.batchNorm(h, mean, variance, p(layer.betaParam), p(layer.gammaParam), BATCH_NORM_EPSILON);
+        break;
+      }
+      case 'relu':
+        h = tf.relu(h);
+        break;
+      case 'maxPool':
+        h = tf.maxPool(h as tf.Tensor4D, layer.size, layer.size, 'valid');
+        break;
+      case 'flatten':
+        h = tf.reshape(h, [h.shape[0] as number, -1]);
+        break;
+      case 'globalAvgPool':
+        h = tf.mean(h, [1, 2]);
+        break;
+      case 'dense':
+        h = tf.add(tf.matMul(h as tf.Tensor2D, p(layer.kernelParam) as tf.Tensor2D), p(layer.biasParam));
+        break;
+      case 'dropout':
+        if (opts.training && opts.dropoutMasks) h = tf.mul(h, opts.dropoutMasks[layer.dropoutIndex] as tf.Tensor);
+        break;
+    }
+  }
+  return { logits: h as tf.Tensor2D, batchStats };
+}
+
+/** Mean softmax cross-entropy with label smoothing, from logits. */
+export function crossEntropy(logits: tf.Tensor2D, oneHot: tf.Tensor2D, labelSmoothing: number): tf.Scalar {
+  const target = labelSmoothing > 0 ? tf.add(tf.mul(oneHot, 1 - labelSmoothing), labelSmoothing / NUM_CLASSES) : oneHot;
+  return tf.neg(tf.mean(tf.sum(tf.mul(target, tf.logSoftmax(logits)), 1))) as tf.Scalar;
+}
+
+/** Dropout masks for one micro-batch, drawn from its own seeded stream. */
+export function dropoutMasks(plan: ModelPlan, count: number, rng: Rng): tf.Tensor[] {
+  const masks: tf.Tensor[] = [];
+  for (const layer of plan.layers) {
+    if (layer.type !== 'dropout') continue;
+    const keep = 1 - layer.rate;
+    const values = new Float32Array(count * layer.units);
+    for (let i = 0; i < values.length; i++) values[i] = rng.next() < keep ? 1 / keep : 0;
+    masks.push(tf.tensor2d(values, [count, layer.units]));
+  }
+  return masks;
+}
+
+export interface MicroBatchGradient {
+  readonly loss: number;
+  readonly correct: number;
+  /** One array per plan.params entry. */
+  readonly gradients: Float32Array[];
+  /** Per batch-norm layer: mean then variance. */
+  readonly batchStats: Float32Array[];
+}
+
+/**
+ * Loss and gradient of one micro-batch. Sync points: one dataSync() per
+ * gradient tensor (they must reach shared memory anyway), one for the loss
+ * and one for the correct count.
+ */
+export function microBatchGradient(
+  plan: ModelPlan,
+  params: readonly tf.Tensor[],
+  pixels: Float32Array,
+  labels: Int32Array,
+  opts: { labelSmoothing: number; rng: Rng },
+): MicroBatchGradient {
+  const n = labels.length;
+  let logitsKept: tf.Tensor2D | undefined;
+  let statsKept: tf.Tensor1D[] = [];
+  const result = tf.tidy(() => {
+    const x = tf.tensor4d(pixels, [n, IMAGE_SIZE, IMAGE_SIZE, 1]);
+    const oneHot = tf.oneHot(tf.tensor1d(labels, 'int32'), NUM_CLASSES) as tf.Tensor2D;
+    const masks = dropoutMasks(plan, n, opts.rng);
+    const lossFn = (...ps: tf.Tensor[]): tf.Scalar => {
+      const out = forward(plan, ps, x, { training: true, dropoutMasks: masks });
+      logitsKept = tf.keep(out.logits);
+      statsKept = out.batchStats;
+      return crossEntropy(out.logits, oneHot, opts.labelSmoothing);
+    };
+    const { value, grads } = tf.valueAndGrads(lossFn)(params as tf.Tensor[]);
+    return { value, grads };
+  });
+  try {
+    const gradients = result.grads.map((g) => g.dataSync() as Float32Array);
+    const loss = result.value.dataSync()[0] as number;
+    const logits = logitsKept as unknown as tf.Tensor2D;
+    const predicted = tf.tidy(() => tf.argMax(logits, 1).dataSync() as Int32Array);
+    let correct = 0;
+    for (let i = 0; i < n; i++) if (predicted[i] === labels[i]) correct++;
+    const batchStats = statsKept.map((t) => t.dataSync() as Float32Array);
+    return { loss, correct, gradients, batchStats };
+  } finally {
+    tf.dispose([result.value, ...result.grads, ...statsKept]);
+    if (logitsKept) tf.dispose(logitsKept);
+  }
+}
+
+/** Inference logits for a batch (no dropout; batch norm from moving statistics). */
+export function predictLogits(
+  plan: ModelPlan,
+  params: readonly tf.Tensor[],
+  state: readonly tf.Tensor[],
+  pixels: Float32Array,
+  n: number,
+): tf.Tensor2D {
+  return tf.tidy(() => {
+    const x = tf.tensor4d(pixels, [n, IMAGE_SIZE, IMAGE_SIZE, 1]);
+    return forward(plan, params, x, { training: false, state }).logits;
+  });
+}

@@ -1,0 +1,115 @@
+/**
+ * The worker thread: one TensorFlow.js backend instance (one wasm thread),
+ * running the forward and backward pass of whatever micro-batches the
+ * coordinator hands it, and sharded evaluation.
+ *
+ * Everything bulky comes from shared memory (see shared/messages.ts). Errors
+ * are never swallowed: a failed task rejects, the coordinator retries it on a
+ * live or replacement worker.
+ */
+import { threadId } from 'node:worker_threads';
+import * as tf from '@tensorflow/tfjs-core';
+import { workerData } from 'piscina';
+import { initBackend } from '../shared/backend.js';
+import { NUM_CLASSES } from '../shared/dataset.js';
+import { decodeTask, encode, type Encoded, type MicroBatchResult, type TaskMessage, type TaskResult, type WorkerInit } from '../shared/messages.js';
+import { planModel, type ModelPlan } from '../shared/modelPlan.js';
+import { Rng, Stream } from '../shared/rng.js';
+import { augmentBatch, rangeIndices, readExamples } from './examples.js';
+import { maybeInjectFault } from './faults.js';
+import { evaluateLogits } from './evaluation.js';
+import { microBatchGradient, paramTensors, predictLogits, stateTensors } from './network.js';
+import { loadModelForEval } from './savedModel.js';
+
+const init = workerData as WorkerInit;
+const plan: ModelPlan = planModel(init.config.model);
+const weights = new Float32Array(init.weights);
+const gradients = new Float32Array(init.gradients);
+const batchStats = new Float32Array(init.batchStats);
+const order = new Uint32Array(init.order);
+// Per micro-batch, each batch-norm layer reports its mean and variance: as many floats as the moving state.
+const statsPerMicroBatch = plan.stateCount;
+
+let ready: Promise<string> | undefined;
+function backendReady(): Promise<string> {
+  ready ??= initBackend(init.backend, { stockKernels: init.stockKernels });
+  return ready;
+}
+
+async function train(task: Extract<TaskMessage, { kind: 'train' }>): Promise<TaskResult> {
+  maybeInjectFault(task.step, task.shard, task.attempt);
+  const t0 = performance.now();
+  const cfg = init.config;
+  // A fresh copy of the weights for this step: the coordinator rewrote them
+  // since the last task, and XNNPACK caches packed weights per tensor id, so
+  // weights must be new tensors, never an overwrite of old ones.
+  const params = paramTensors(plan, weights);
+  const results: MicroBatchResult[] = [];
+  try {
+    for (const mb of task.microBatches) {
+      const batch = readExamples(init.dataset.train, order.subarray(mb.start, mb.start + mb.count));
+      augmentBatch(batch, cfg.augment, Rng.derive(cfg.train.seed, Stream.augment, task.epoch, task.step, mb.index));
+      const rng = Rng.derive(cfg.train.seed, Stream.dropout, task.epoch, task.step, mb.index);
+      const g = microBatchGradient(plan, params, batch.pixels, batch.labels, { labelSmoothing: cfg.train.labelSmoothing, rng });
+      const slot = mb.index * plan.paramCount;
+      g.gradients.forEach((grad, i) => gradients.set(grad, slot + (plan.params[i]?.offset ?? 0)));
+      let s = mb.index * statsPerMicroBatch;
+      for (const stat of g.batchStats) {
+        batchStats.set(stat, s);
+        s += stat.length;
+      }
+      results.push({ index: mb.index, loss: g.loss, correct: g.correct, count: mb.count });
+    }
+  } finally {
+    tf.dispose(params);
+  }
+  return {
+    kind: 'train',
+    threadId,
+    microBatches: results,
+    computeSeconds: (performance.now() - t0) / 1000,
+    numTensors: tf.memory().numTensors,
+  };
+}
+
+const EVAL_CHUNK = 500;
+
+async function evaluate(task: Extract<TaskMessage, { kind: 'eval' | 'evalModel' }>): Promise<TaskResult> {
+  const t0 = performance.now();
+  const split = init.dataset[task.split];
+  const confusion = new Array<number>(NUM_CLASSES * NUM_CLASSES).fill(0);
+  let lossSum = 0;
+  const model = task.kind === 'evalModel' ? await loadModelForEval(task.modelDir) : undefined;
+  const params = model ? [] : paramTensors(plan, weights);
+  const state = model ? [] : stateTensors(plan, weights);
+  try {
+    for (let s = task.start; s < task.start + task.count; s += EVAL_CHUNK) {
+      const n = Math.min(EVAL_CHUNK, task.start + task.count - s);
+      const batch = readExamples(split, rangeIndices(s, n));
+      const logits = model ? model(batch.pixels, n) : predictLogits(plan, params, state, batch.pixels, n);
+      lossSum += evaluateLogits(logits, batch.labels, confusion, model !== undefined);
+    }
+  } finally {
+    tf.dispose([...params, ...state]);
+  }
+  return { kind: 'eval', threadId, confusion, lossSum, count: task.count, computeSeconds: (performance.now() - t0) / 1000 };
+}
+
+export default async function run(bytes: Encoded): Promise<Encoded> {
+  const backend = await backendReady();
+  const task = decodeTask(bytes);
+  let result: TaskResult;
+  switch (task.kind) {
+    case 'warmup':
+      result = { kind: 'warmup', backend, threadId };
+      break;
+    case 'train':
+      result = await train(task);
+      break;
+    case 'eval':
+    case 'evalModel':
+      result = await evaluate(task);
+      break;
+  }
+  return encode(result);
+}
