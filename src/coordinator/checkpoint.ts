@@ -3,17 +3,24 @@
  *
  * The data order and every random draw derive from (seed, epoch, step), so
  * the step number is the whole RNG state and position in the data order.
- * Files are written atomically (temp file, fsync, rename) and the newest
- * `keep` are kept. A truncated or corrupt file, or one written under another
- * config, is refused with a CheckpointError — never replaced by a fresh start.
+ * Files are written atomically (temp file, fsync, rename, fsync of the
+ * directory) and the newest `keep` are kept. A truncated or corrupt file, or
+ * one written under another config, is refused with a CheckpointError —
+ * never replaced by a fresh start.
+ *
+ * On disk (format 2): msgpack { format: 2, sha256, body } where body is the
+ * msgpack-encoded checkpoint and sha256 its hex digest, so a flipped byte
+ * anywhere in the weights is caught, not only a cut that breaks msgpack.
+ * Format 1 files (no digest, the fields at the top level) are still read.
  */
+import { createHash } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { pack, unpack } from 'msgpackr';
 import { CheckpointError } from '../shared/errors.js';
 import type { OptimizerState } from './optimizer.js';
 
-export const CHECKPOINT_FORMAT = 1;
+export const CHECKPOINT_FORMAT = 2;
 
 export interface Checkpoint {
   readonly format: number;
@@ -43,21 +50,23 @@ export function saveCheckpoint(runDir: string, ckpt: Omit<Checkpoint, 'format'>,
   const dir = checkpointDir(runDir);
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `ckpt-${String(ckpt.step).padStart(9, '0')}.msgpack`);
-  const bytes = pack({
+  const body = pack({
     ...ckpt,
     format: CHECKPOINT_FORMAT,
     weights: asBytes(ckpt.weights),
     optimizer: { t: ckpt.optimizer.t, m: asBytes(ckpt.optimizer.m), v: asBytes(ckpt.optimizer.v) },
   });
+  const bytes = pack({ format: CHECKPOINT_FORMAT, sha256: sha256(body), body });
   const tmp = `${file}.tmp-${process.pid}`;
   const fd = openSync(tmp, 'w');
   try {
-    writeSync(fd, bytes);
+    for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off);
     fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
   renameSync(tmp, file);
+  fsyncDir(dir);
   for (const old of listCheckpoints(runDir).slice(0, -keep)) rmSync(join(dir, old));
   return file;
 }
@@ -80,8 +89,18 @@ export function readCheckpoint(file: string, expectedHash: string): Checkpoint {
   } catch (err) {
     throw new CheckpointError(file, `unreadable or corrupt checkpoint (${err instanceof Error ? err.message : String(err)})`, { cause: err });
   }
+  const outer = raw as { format?: unknown; sha256?: unknown; body?: unknown } | null;
+  if (outer && typeof outer === 'object' && outer.format === CHECKPOINT_FORMAT) {
+    if (!(outer.body instanceof Uint8Array) || typeof outer.sha256 !== 'string') throw new CheckpointError(file, 'truncated or corrupt checkpoint (body or digest missing)');
+    if (sha256(outer.body) !== outer.sha256) throw new CheckpointError(file, 'corrupt checkpoint (SHA-256 of the contents does not match)');
+    try {
+      raw = unpack(outer.body);
+    } catch (err) {
+      throw new CheckpointError(file, `corrupt checkpoint body (${err instanceof Error ? err.message : String(err)})`, { cause: err });
+    }
+  }
   const c = raw as (Omit<Partial<Checkpoint>, 'weights' | 'optimizer'> & { weights?: unknown; optimizer?: { t?: unknown; m?: unknown; v?: unknown } }) | null;
-  if (!c || typeof c !== 'object' || c.format !== CHECKPOINT_FORMAT) throw new CheckpointError(file, 'not a PixelSense checkpoint (format field missing or unknown)');
+  if (!c || typeof c !== 'object' || (c.format !== CHECKPOINT_FORMAT && c.format !== 1)) throw new CheckpointError(file, 'not a PixelSense checkpoint (format field missing or unknown)');
   const weights = asFloats(c.weights);
   const m = asFloats(c.optimizer?.m);
   const v = asFloats(c.optimizer?.v);
@@ -93,6 +112,23 @@ export function readCheckpoint(file: string, expectedHash: string): Checkpoint {
     throw new CheckpointError(file, 'checkpoint was written under a different config (config hash differs); refusing to resume');
   }
   return { ...(c as Checkpoint), weights, optimizer: { t: c.optimizer.t, m, v } };
+}
+
+function sha256(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+/** Make the rename durable; not every platform can fsync a directory, and the file itself is already synced. */
+function fsyncDir(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = openSync(dir, 'r');
+    fsyncSync(fd);
+  } catch {
+    // best effort (e.g. Windows)
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
 }
 
 /**

@@ -8,7 +8,7 @@
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { exitCodeOf, PixelSenseError, UsageError } from '../shared/errors.js';
-import { benchOptions, checkBench, checkPredict, checkTrain, evalOptions, predictOptions, trainOptions, type TrainArgs } from './args.js';
+import { benchOptions, checkBench, checkEval, checkPredict, checkTrain, evalOptions, predictOptions, trainOptions, type TrainArgs } from './args.js';
 
 const verbose = process.argv.includes('--verbose');
 
@@ -50,7 +50,11 @@ export function buildCli(argv: string[]): Argv {
     .command(
       'eval <dir>',
       'evaluate a run or model directory: accuracy, per-class P/R/F1, confusion matrix',
-      (y) => y.positional('dir', { type: 'string', demandOption: true, describe: 'run directory or model directory' }).options(evalOptions),
+      (y) =>
+        y
+          .positional('dir', { type: 'string', demandOption: true, describe: 'run directory or model directory' })
+          .options(evalOptions)
+          .check((a) => checkEval(a as never)),
       handle(async (a) => (await import('./evalCommand.js')).runEval(a as never)),
     )
     .command(

@@ -4,10 +4,12 @@
  * before the run directory is touched.
  */
 import { randomUUID } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { configHash, loadConfig, type Config } from '../shared/config.js';
 import { initBackend } from '../shared/backend.js';
-import { InterruptedError } from '../shared/errors.js';
+import { InterruptedError, UsageError } from '../shared/errors.js';
+import { parseFaults } from '../worker/faults.js';
 import { describePlan, planModel } from '../shared/modelPlan.js';
 import { checkpointDir, latestCheckpoint } from './checkpoint.js';
 import { loadFashionMnist } from './fashionMnist.js';
@@ -38,6 +40,7 @@ export async function runTrain(argv: TrainArgs): Promise<number> {
   const resumeDir = argv.resume;
   const configFile = resumeDir ? join(resumeDir, 'config.yaml') : (argv.config as string);
   const cfg = loadConfig(configFile, trainOverrides(argv));
+  checkFaultSpec();
   const resume = resumeDir ? latestCheckpoint(resumeDir, configHash(cfg)) : undefined;
   const reporter = createReporter();
   const log = (line: string) => reporter.log(line);
@@ -59,7 +62,12 @@ export async function runTrain(argv: TrainArgs): Promise<number> {
   if (endpoint) log(`metrics: ${endpoint.url}`);
 
   const runDir = resumeDir ? RunDir.open(resumeDir) : RunDir.create(argv.out ?? defaultRunDir(cfg.model.kind), argv.overwrite === true);
-  if (!resumeDir) runDir.writeConfig(cfg);
+  if (!resumeDir) {
+    // --overwrite: a previous run's checkpoints must not outlive it, or a later
+    // --resume of this directory could pick one of them up as the newest.
+    if (argv.overwrite === true) rmSync(checkpointDir(runDir.path), { recursive: true, force: true });
+    runDir.writeConfig(cfg);
+  }
   const plan = planModel(cfg.model);
   runDir.writeJson('run.json', {
     run_id: runId,
@@ -78,6 +86,10 @@ export async function runTrain(argv: TrainArgs): Promise<number> {
   if (endpoint) runDir.writeJson('endpoint.json', { host: endpoint.host, port: endpoint.port, url: endpoint.url });
   logResolvedConfig(cfg, configFile, log);
   log(`${describePlan(plan)} | backend ${backend} | ${workers} workers | data ${dataset.source} | out ${runDir.path}${resume ? ` | resuming at step ${resume.step}` : ''}`);
+  if (resume && cfg.train.maxSteps !== null && resume.step >= cfg.train.maxSteps) {
+    // config.yaml keeps the --max-steps the run was started with; a resume stops there unless told otherwise.
+    log(`the run is already at step ${resume.step}, its train.maxSteps is ${cfg.train.maxSteps}: nothing to train; pass --max-steps N to go further`);
+  }
 
   let stop = false;
   const onSignal = (signal: NodeJS.Signals) => {
@@ -134,6 +146,15 @@ export async function runTrain(argv: TrainArgs): Promise<number> {
   if (argv.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
   if (result.stopReason === 'interrupted') throw new InterruptedError(`interrupted at step ${result.steps}; resume with: pixelsense train --resume ${runDir.path}`);
   return 0;
+}
+
+/** A malformed PIXELSENSE_FAULT (test hook) would otherwise surface as a worker start-up failure. */
+function checkFaultSpec(): void {
+  try {
+    parseFaults(process.env['PIXELSENSE_FAULT']);
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
 }
 
 function logResolvedConfig(cfg: Config, file: string, log: (line: string) => void): void {

@@ -9,6 +9,7 @@
  */
 import type { Config } from '../shared/config.js';
 import { configHash } from '../shared/config.js';
+import { WorkerError } from '../shared/errors.js';
 import type { SharedDataset } from '../shared/dataset.js';
 import { cutMicroBatches, microBatchesPerStep, shardMicroBatches, type MicroBatch, type TaskResult } from '../shared/messages.js';
 import { planModel, type ModelPlan } from '../shared/modelPlan.js';
@@ -66,6 +67,19 @@ export interface TrainResult {
   readonly timing: StepTiming;
 }
 
+export type TrainTaskResult = Extract<TaskResult, { kind: 'train' }>;
+/** One step's own breakdown (seconds), as StepStats.add returns it. */
+export type StepBreakdown = Omit<StepTiming, 'steps'>;
+
+/** What runSteps() returns per step: its breakdown and the workers' own results (compute, memory). */
+export interface StepReport {
+  /** Global step number after this step (1-based). */
+  readonly step: number;
+  readonly examples: number;
+  readonly timing: StepBreakdown;
+  readonly results: readonly TrainTaskResult[];
+}
+
 export class Trainer {
   readonly plan: ModelPlan;
   private readonly ps: ParameterServer;
@@ -80,6 +94,8 @@ export class Trainer {
   private timeToTarget: { seconds: number; epochs: number } | null = null;
   private elapsedBefore = 0;
   private startedAt = 0;
+  /** Step of the newest checkpoint on disk (so the final one is not written twice). */
+  private lastCheckpointStep = -1;
 
   private constructor(
     private readonly o: TrainOptions,
@@ -106,7 +122,11 @@ export class Trainer {
     const pool = await WorkerPool.start({
       workers: o.workers,
       init: { config: o.cfg, backend: o.cfg.runtime.backend, stockKernels: o.cfg.runtime.stockKernels, dataset: o.dataset, order, ...buffers },
-      onFailure: (shard, kind) => o.metrics.recordWorkerFailure(shard, kind),
+      onFailure: (shard, kind, err, label, attempt) => {
+        o.metrics.recordWorkerFailure(shard, kind);
+        const error = err instanceof Error ? err.message : String(err);
+        o.runDir.log({ event: 'worker_failure', task: label, shard, kind, attempt: attempt + 1, error });
+      },
     });
     const trainer = new Trainer(o, pool, new Evaluator(pool, o.dataset), ps, new Uint32Array(order));
     if (o.resume) trainer.restore(o.resume);
@@ -119,37 +139,76 @@ export class Trainer {
   }
 
   async run(): Promise<TrainResult> {
-    const { cfg, metrics, reporter } = this.o;
+    const { metrics, reporter } = this.o;
     this.startedAt = performance.now();
     metrics.setActiveWorkers(this.pool.size);
     reporter.start(this.lastStep, this.step);
     let stopReason: StopReason = this.lastStep < this.totalSteps ? 'max-steps' : 'completed';
-    while (this.step < this.lastStep) {
-      const step = this.step;
-      const lr = learningRate(cfg.schedule, { lr: cfg.optimizer.lr, stepsPerEpoch: this.stepsPerEpoch, totalSteps: this.totalSteps }, step);
-      const micro = this.batchAt(step);
-      const stopStepTimer = metrics.startStep();
-      const results = await this.dispatch(step, micro);
-      const stopReduce = metrics.startReduce();
-      this.ps.reduce(micro);
-      this.ps.updateBatchNormState(micro);
-      const reduceSeconds = stopReduce();
-      const stopUpdate = metrics.startUpdate();
-      this.ps.apply(lr);
-      const updateSeconds = stopUpdate();
-      this.step = step + 1;
-      this.record(step, lr, results, stopStepTimer(), reduceSeconds, updateSeconds);
-      if (await this.evaluateIfDue()) {
-        stopReason = 'target-accuracy';
-        break;
+    try {
+      while (this.step < this.lastStep) {
+        await this.trainStep();
+        if (await this.evaluateIfDue()) {
+          stopReason = 'target-accuracy';
+          break;
+        }
+        if (this.checkpointDue()) this.checkpoint();
+        if (this.o.stopRequested()) {
+          stopReason = 'interrupted';
+          break;
+        }
       }
-      if (this.checkpointDue()) this.checkpoint();
-      if (this.o.stopRequested()) {
-        stopReason = 'interrupted';
-        break;
-      }
+    } catch (err) {
+      // A task failed MAX_ATTEMPTS times: keep every completed step on disk, then abort.
+      if (err instanceof WorkerError) this.checkpointBeforeAbort(err);
+      throw err;
     }
     return this.finish(stopReason);
+  }
+
+  /**
+   * Called when a task has failed MAX_ATTEMPTS times. The failed step was not
+   * applied (workers never write the weights, and the coordinator reduces and
+   * updates only after every shard is in), so the parameter server still
+   * holds the last completed step: that is what the checkpoint saves.
+   */
+  private checkpointBeforeAbort(err: WorkerError): void {
+    const { reporter, runDir } = this.o;
+    reporter.stop();
+    const file = this.checkpoint();
+    runDir.log({ event: 'abort', step: this.step, error: err.message, checkpoint: file });
+    reporter.log(`aborting: saved a checkpoint of step ${this.step} to ${file}; resume with: pixelsense train --resume ${runDir.path}`);
+  }
+
+  /**
+   * Run `n` more training steps and nothing else: no evaluation, checkpoint
+   * or model export, and `train.maxSteps` is not consulted. For measuring the
+   * steady-state step loop (pixelsense bench); training uses run().
+   */
+  async runSteps(n: number): Promise<StepReport[]> {
+    if (this.startedAt === 0) this.startedAt = performance.now();
+    const reports: StepReport[] = [];
+    for (let i = 0; i < n; i++) reports.push(await this.trainStep());
+    return reports;
+  }
+
+  /** One optimizer step: dispatch the shards, reduce, update the weights, log. */
+  private async trainStep(): Promise<StepReport> {
+    const { cfg, metrics } = this.o;
+    const step = this.step;
+    const lr = learningRate(cfg.schedule, { lr: cfg.optimizer.lr, stepsPerEpoch: this.stepsPerEpoch, totalSteps: this.totalSteps }, step);
+    const micro = this.batchAt(step);
+    const stopStepTimer = metrics.startStep();
+    const results = await this.dispatch(step, micro);
+    const stopReduce = metrics.startReduce();
+    this.ps.reduce(micro);
+    this.ps.updateBatchNormState(micro);
+    const reduceSeconds = stopReduce();
+    const stopUpdate = metrics.startUpdate();
+    this.ps.apply(lr);
+    const updateSeconds = stopUpdate();
+    this.step = step + 1;
+    const timing = this.record(step, lr, results, stopStepTimer(), reduceSeconds, updateSeconds);
+    return { step: step + 1, examples: micro.reduce((s, m) => s + m.count, 0), timing, results };
   }
 
   /** The global batch of `step` as fixed micro-batches; regenerates the epoch order when the epoch changes. */
@@ -165,7 +224,7 @@ export class Trainer {
   }
 
   /** One task per shard; all run concurrently, failures are retried by the pool. */
-  private async dispatch(step: number, micro: MicroBatch[]): Promise<Extract<TaskResult, { kind: 'train' }>[]> {
+  private async dispatch(step: number, micro: MicroBatch[]): Promise<TrainTaskResult[]> {
     const epoch = Math.floor(step / this.stepsPerEpoch);
     const shards = shardMicroBatches(micro, this.pool.size);
     const results = await Promise.all(
@@ -173,10 +232,10 @@ export class Trainer {
         this.pool.run({ kind: 'train', epoch, step, shard, attempt: 0, microBatches }, `train step ${step} shard ${shard}`),
       ),
     );
-    return results.filter((r): r is Extract<TaskResult, { kind: 'train' }> => r.kind === 'train');
+    return results.filter((r): r is TrainTaskResult => r.kind === 'train');
   }
 
-  private record(step: number, lr: number, results: Extract<TaskResult, { kind: 'train' }>[], stepSeconds: number, reduceSeconds: number, updateSeconds: number): void {
+  private record(step: number, lr: number, results: TrainTaskResult[], stepSeconds: number, reduceSeconds: number, updateSeconds: number): StepBreakdown {
     const { metrics, reporter, runDir } = this.o;
     const mbs = results.flatMap((r) => r.microBatches);
     const examples = mbs.reduce((s, m) => s + m.count, 0);
@@ -188,8 +247,9 @@ export class Trainer {
     metrics.setPoolStats(this.pool.queueSize, this.pool.utilization);
     const computes = results.map((r) => r.computeSeconds);
     const t = this.stats.add({ examples, loss, accuracy, stepSeconds, computeSeconds: computes, reduceSeconds, updateSeconds });
-    runDir.log({ event: 'step', step: step + 1, epoch: epoch + 1, lr, loss, accuracy, examples, ...t, tensors: results.map((r) => r.numTensors) });
+    runDir.log({ event: 'step', step: step + 1, epoch: epoch + 1, lr, loss, accuracy, examples, ...t, tensors: results.map((r) => r.numTensors), threads: results.map((r) => r.threadId) });
     reporter.step({ step: step + 1, epoch: epoch + 1, epochs: this.o.cfg.train.epochs, loss, accuracy, examplesPerSecond: this.stats.recentExamplesPerSecond() });
+    return t;
   }
 
   /** Epoch-end and periodic evaluation; returns true when the target accuracy is reached. */
@@ -267,12 +327,14 @@ export class Trainer {
       cfg.checkpoint.keep,
     );
     runDir.log({ event: 'checkpoint', step: this.step, file });
+    this.lastCheckpointStep = this.step;
     return file;
   }
 
   private restore(c: Checkpoint): void {
     this.ps.restore({ weights: c.weights, optimizer: c.optimizer });
     this.step = c.step;
+    this.lastCheckpointStep = c.step;
     this.history = (c.history as EpochRecord[]) ?? [];
     this.elapsedBefore = c.elapsedSeconds;
     if (c.timeToTarget !== null) this.timeToTarget = { seconds: c.timeToTarget, epochs: NaN };
@@ -287,7 +349,7 @@ export class Trainer {
     const { runDir, reporter } = this.o;
     reporter.stop();
     const test = await this.evaluate();
-    if (this.o.resume === undefined || this.step > this.o.resume.step) this.checkpoint();
+    if (this.step !== this.lastCheckpointStep) this.checkpoint();
     await saveLayersModel(toLayersModel(this.plan, this.ps.weights), runDir.file('model'));
     return {
       stopReason,

@@ -13,15 +13,19 @@ export const MAX_ATTEMPTS = 3;
 export interface PoolOptions {
   readonly workers: number;
   readonly init: WorkerInit;
-  /** Called on every failed attempt, before it is retried. */
-  readonly onFailure?: (shard: number, kind: 'throw' | 'exit', err: unknown) => void;
+  /** Called on every failed attempt (0-based `attempt`), before it is retried. */
+  readonly onFailure?: (shard: number, kind: 'throw' | 'exit', err: unknown, label: string, attempt: number) => void;
 }
 
-export function resolveWorkerCount(requested: number): number {
-  return requested > 0 ? requested : availableParallelism();
+/** null/undefined (config default, no --workers) = one per core. */
+export function resolveWorkerCount(requested: number | null | undefined): number {
+  return requested !== null && requested !== undefined && requested > 0 ? requested : availableParallelism();
 }
 
 export class WorkerPool {
+  /** Set by close(): tasks that fail because the pool is going away are not retried or counted. */
+  private closing = false;
+
   private constructor(
     private readonly piscina: Piscina,
     readonly size: number,
@@ -57,9 +61,13 @@ export class WorkerPool {
       try {
         return decodeResult(await this.piscina.run(encode(message)));
       } catch (err) {
+        if (this.closing) throw err;
         lastError = err;
-        const exited = err instanceof Error && /exit|terminat/i.test(err.message);
-        this.onFailure?.(task.kind === 'train' ? task.shard : -1, exited ? 'exit' : 'throw', err);
+        // Piscina rejects the task of a thread that ended mid-task with
+        // "worker exited with code: N" and starts a replacement thread
+        // (minThreads), which (or any live thread) takes the retry.
+        const exited = err instanceof Error && /^worker exited with code|terminat/i.test(err.message);
+        this.onFailure?.(task.kind === 'train' ? task.shard : -1, exited ? 'exit' : 'throw', err, label, attempt);
       }
     }
     throw new WorkerError(label, MAX_ATTEMPTS, { cause: lastError });
@@ -75,6 +83,7 @@ export class WorkerPool {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     await this.piscina.destroy();
   }
 }

@@ -11,6 +11,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
+// tfjs-core's Node bundle registers no gradient functions, and its ESM build
+// cannot be imported piecemeal by Node; tfjs-layers' bundle carries
+// register_all_gradients, so importing it is what makes tf.grads work.
+import '@tensorflow/tfjs-layers';
 import { BackendError } from './errors.js';
 import { installWasmKernels } from './kernels/index.js';
 

@@ -119,8 +119,11 @@ const checkpoint = z.strictObject({
 });
 
 const runtime = z.strictObject({
-  /** Worker threads; 0 = one per core. */
-  workers: int(0, 256).default(0),
+  /**
+   * Worker threads, 1..256; null (the default) = one per core. 0 is refused
+   * rather than read as "auto", so a typo'd 0 (or --workers 0) is an error.
+   */
+  workers: int(1, 256).nullable().default(null),
   backend: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'),
   /** Use tfjs's stock wasm kernels instead of PixelSense's (for measuring). */
   stockKernels: z.boolean().default(false),

@@ -74,6 +74,19 @@ export interface MicroBatchResult {
   readonly count: number;
 }
 
+/** A worker thread's own memory, in bytes. */
+export interface WorkerMemory {
+  /** V8 heap of the worker's isolate (v8.getHeapStatistics). */
+  readonly heapUsed: number;
+  readonly heapTotal: number;
+  /** Memory outside the V8 heap that the isolate accounts for (ArrayBuffers and the like). */
+  readonly external: number;
+  /** Bytes held by live tf tensors (tf.memory().numBytes). */
+  readonly tfBytes: number;
+  /** Size of the wasm backend's linear memory (it grows, never shrinks); absent on other backends. */
+  readonly wasmHeap?: number;
+}
+
 export type TaskResult =
   | { readonly kind: 'warmup'; readonly backend: string; readonly threadId: number }
   | {
@@ -84,6 +97,10 @@ export type TaskResult =
       readonly computeSeconds: number;
       /** Tensors alive in the worker after the task: must stay flat across steps. */
       readonly numTensors: number;
+      /** Part of computeSeconds spent copying the shared weights into fresh tensors (the "broadcast" as workers see it). */
+      readonly weightCopySeconds?: number;
+      /** The worker's memory after the task (cheap to read: no syscalls). */
+      readonly memory?: WorkerMemory;
     }
   | {
       readonly kind: 'eval';

@@ -4,11 +4,17 @@
  * `exit:STEP:WORKER` (the worker thread exits), where WORKER is the shard
  * index within that step. Faults fire on a task's first attempt only, so the
  * retried share of the step succeeds.
+ *
+ * An optional fourth field, `throw:STEP:WORKER:TIMES`, makes the fault fire
+ * on the first TIMES attempts (default 1): TIMES >= MAX_ATTEMPTS (3) exercises
+ * the give-up path (the run saves a checkpoint and aborts).
  */
 interface Fault {
   readonly kind: 'throw' | 'exit';
   readonly step: number;
   readonly shard: number;
+  /** How many attempts of the task fail (1 = the first only). */
+  readonly times: number;
 }
 
 export function parseFaults(spec: string | undefined): Fault[] {
@@ -18,20 +24,23 @@ export function parseFaults(spec: string | undefined): Fault[] {
     .map((s) => s.trim())
     .filter(Boolean)
     .map((item) => {
-      const [kind, step, shard] = item.split(':');
-      if ((kind !== 'throw' && kind !== 'exit') || !/^\d+$/.test(step ?? '') || !/^\d+$/.test(shard ?? '')) {
-        throw new Error(`PIXELSENSE_FAULT: '${item}' is not throw:STEP:WORKER or exit:STEP:WORKER`);
+      const [kind, step, shard, times, ...rest] = item.split(':');
+      const uint = (s: string | undefined) => /^\d+$/.test(s ?? '');
+      if ((kind !== 'throw' && kind !== 'exit') || !uint(step) || !uint(shard) || (times !== undefined && !/^[1-9]\d*$/.test(times)) || rest.length > 0) {
+        throw new Error(`PIXELSENSE_FAULT: '${item}' is not throw:STEP:WORKER or exit:STEP:WORKER (optionally :TIMES)`);
       }
-      return { kind, step: Number(step), shard: Number(shard) };
+      return { kind, step: Number(step), shard: Number(shard), times: times === undefined ? 1 : Number(times) };
     });
 }
 
-const faults = parseFaults(process.env['PIXELSENSE_FAULT']);
+// Parsed on first use, not at import: the coordinator imports parseFaults to
+// validate the variable and must get its error as a value, not at load time.
+let faults: Fault[] | undefined;
 
 export function maybeInjectFault(step: number, shard: number, attempt: number): void {
-  if (attempt > 0) return;
+  faults ??= parseFaults(process.env['PIXELSENSE_FAULT']);
   for (const f of faults) {
-    if (f.step !== step || f.shard !== shard) continue;
+    if (f.step !== step || f.shard !== shard || attempt >= f.times) continue;
     if (f.kind === 'exit') process.exit(3); // in a worker thread this ends the thread, not the process
     throw new Error(`injected fault throw:${step}:${shard}`);
   }

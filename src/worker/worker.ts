@@ -7,12 +7,13 @@
  * are never swallowed: a failed task rejects, the coordinator retries it on a
  * live or replacement worker.
  */
+import { getHeapStatistics } from 'node:v8';
 import { threadId } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import { workerData } from 'piscina';
 import { initBackend } from '../shared/backend.js';
 import { NUM_CLASSES } from '../shared/dataset.js';
-import { decodeTask, encode, type Encoded, type MicroBatchResult, type TaskMessage, type TaskResult, type WorkerInit } from '../shared/messages.js';
+import { decodeTask, encode, type Encoded, type MicroBatchResult, type TaskMessage, type TaskResult, type WorkerInit, type WorkerMemory } from '../shared/messages.js';
 import { planModel, type ModelPlan } from '../shared/modelPlan.js';
 import { Rng, Stream } from '../shared/rng.js';
 import { augmentBatch, rangeIndices, readExamples } from './examples.js';
@@ -44,6 +45,7 @@ async function train(task: Extract<TaskMessage, { kind: 'train' }>): Promise<Tas
   // since the last task, and XNNPACK caches packed weights per tensor id, so
   // weights must be new tensors, never an overwrite of old ones.
   const params = paramTensors(plan, weights);
+  const weightCopySeconds = (performance.now() - t0) / 1000;
   const results: MicroBatchResult[] = [];
   try {
     for (const mb of task.microBatches) {
@@ -69,6 +71,21 @@ async function train(task: Extract<TaskMessage, { kind: 'train' }>): Promise<Tas
     microBatches: results,
     computeSeconds: (performance.now() - t0) / 1000,
     numTensors: tf.memory().numTensors,
+    weightCopySeconds,
+    memory: workerMemory(),
+  };
+}
+
+/** This thread's heap, tensor bytes and (wasm backend) linear memory: a few microseconds, no syscalls. */
+function workerMemory(): WorkerMemory {
+  const heap = getHeapStatistics();
+  const wasm = (tf.backend() as { wasm?: { HEAPU8?: Uint8Array } }).wasm;
+  return {
+    heapUsed: heap.used_heap_size,
+    heapTotal: heap.total_heap_size,
+    external: heap.external_memory,
+    tfBytes: tf.memory().numBytes,
+    ...(wasm?.HEAPU8 ? { wasmHeap: wasm.HEAPU8.byteLength } : {}),
   };
 }
 

@@ -181,10 +181,12 @@ async function e2e(): Promise<void> {
       const trainProc = train;
 
       const timeoutS = Number(process.env['PIXELSENSE_E2E_TIMEOUT_S'] ?? 300);
+      // The deadline timer is aborted once training exits, so it cannot hold the test process open.
+      const deadline = new AbortController();
       const code = await Promise.race([
         trainProc.exited,
-        delay(timeoutS * 1000).then(() => 'timeout' as const),
-      ]);
+        delay(timeoutS * 1000, 'timeout' as const, { signal: deadline.signal }),
+      ]).finally(() => deadline.abort());
       assert.notEqual(code, 'timeout', `training did not finish within ${timeoutS} s\n${trainProc.log()}`);
       assert.equal(code, 0, `training exited ${String(code)}\n${trainProc.log()}`);
 
@@ -207,9 +209,11 @@ async function e2e(): Promise<void> {
         if (ex.length < 2 || !(ex[ex.length - 1]! > ex[0]!)) return undefined;
         return { ex, tp, labels: examples.metric };
       }).catch(async (err: Error) => {
-        const up = await rangeQuery(promUrl, `up${sel}`).catch(() => []);
+        const samples = async (expr: string): Promise<string> =>
+          JSON.stringify((await rangeQuery(promUrl, `${expr}${sel}`).catch(() => []))[0]?.values ?? []);
         return assert.fail(
-          `${err.message}\nup samples: ${JSON.stringify(up[0]?.values ?? [])}` +
+          `${err.message}\nup samples: ${await samples('up')}` +
+            `\nexamples samples: ${await samples('pixelsense_examples_total')}` +
             '\n(a run shorter than the 1 s scrape interval cannot show the counter moving; try PIXELSENSE_E2E_TRAIN_ARGS="--epochs 3")' +
             `\n--- training log ---\n${trainProc.log()}`,
         );
@@ -265,6 +269,7 @@ async function fakeTrain(argv: string[]): Promise<void> {
   m.recordEval('test', 0.5, 0.8);
   await delay(Number(arg('--metrics-linger', '0')) * 1000);
   await ep.close();
+  process.stderr.write(`fake run: done after ${process.uptime().toFixed(1)} s\n`);
 }
 
 if (process.env['PIXELSENSE_E2E_DRIVER'] === '1') await fakeTrain(process.argv.slice(2));

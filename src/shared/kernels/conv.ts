@@ -3,10 +3,12 @@
  *
  * Conv2DBackpropFilter (stock 4.22 has none, so the CNN cannot train):
  *  - `filterGradIm2col` (fast): builds the transposed patch matrix
- *    cols[KH*KW*Ci, N*OH*OW] in a JS loop over a channel-planar copy of x,
- *    then one XNNPACK product cols x dy[N*OH*OW, Co] gives [KH*KW*Ci, Co],
- *    which is already the filter layout. Costs one x transpose, KH*KW*Ci*N*OH*OW
- *    float copies and the GEMM. Handles every stride, padding and rounding.
+ *    cols[KH*KW*Ci, N*OH*OW] from a channel-planar copy of x (SIMD copies,
+ *    JS where taps touch padding), then either one XNNPACK product
+ *    cols x dy[N*OH*OW, Co] = [KH*KW*Ci, Co] (already the filter layout), or
+ *    for few patch rows (conv1, Ci = 1) a SIMD outer-product accumulation.
+ *    Costs one x transpose, KH*KW*Ci*N*OH*OW float copies and the product.
+ *    Handles every stride, padding and rounding.
  *  - `filterGradComposed` (stock mode / fallback): the filter gradient as a
  *    forward Conv2D with batch and channels swapped: conv2d(x^[Ci,H,W,N],
  *    dy^[OH,OW,N,Co], dilation=stride) -> [Ci,KH,KW,Co] -> transpose. Only
@@ -18,7 +20,8 @@
  * exactly [N,H,W,Ci]. Falls back to stock for NCHW or negative pads.
  */
 import { backend_util, type TensorInfo } from '@tensorflow/tfjs-core';
-import { f32, release, runStock, type KernelArgs, type WasmBackend } from './util.js';
+import { simdFor, type Simd } from './simd.js';
+import { f32, f32Offset, release, runStock, type KernelArgs, type WasmBackend } from './util.js';
 
 type Pad = 'valid' | 'same' | number | backend_util.ExplicitPadding;
 
@@ -82,60 +85,51 @@ export function filterGradComposed(args: KernelArgs): TensorInfo {
   return out;
 }
 
-/** Fast route: JS im2col (transposed) + one XNNPACK matmul. */
+/**
+ * Fast route. K = KH*KW*Ci patch rows, M = N*OH*OW output positions.
+ *  - K <= SMALL_K with SIMD (conv1: K = 9): dW[K,Co] accumulated directly by
+ *    the wasm outer-product loop over cols^T and dy, in blocks of BLOCK_M
+ *    positions summed in doubles. Avoids XNNPACK packing dy as a [M,Co]
+ *    weight matrix, which costs ~9 ms for [86528,32] (more than the GEMM).
+ *  - otherwise: one XNNPACK product cols^T[K,M] x dy[M,Co] = [K,Co], which is
+ *    already the [KH,KW,Ci,Co] layout.
+ */
+const SMALL_K = 32;
+const BLOCK_M = 512;
+
 export function filterGradIm2col(args: KernelArgs): TensorInfo {
   const backend = args.backend as WasmBackend;
   const x = args.inputs.x as TensorInfo;
   const dy = args.inputs.dy as TensorInfo;
   const info = filterGradInfo(x, args.attrs as unknown as FilterGradAttrs);
-  const { batchSize: n, inHeight: h, inWidth: w, inChannels: ci, outChannels: co } = info;
+  const { batchSize: n, inChannels: ci, outChannels: co } = info;
   const { outHeight: oh, outWidth: ow, filterHeight: kh, filterWidth: kw } = info;
-  const { strideHeight: sh, strideWidth: sw } = info;
-  const { top, left } = info.padInfo;
   const m = n * oh * ow;
   const k = kh * kw * ci;
+  const simd = simdFor(backend);
   // Channel-planar x ([Ci,N,H,W]) makes every im2col row a strided copy from
   // one plane; with Ci = 1 the transpose is a no-op copy we skip.
   const xp = ci === 1 ? x : runStock('Transpose', backend, { x }, { perm: [3, 0, 1, 2] });
   const cols = backend.makeOutput([k, m], 'float32');
-  {
-    const src = f32(backend, xp);
-    const dst = f32(backend, cols);
-    const plane = n * h * w;
-    let d = 0;
-    for (let fy = 0; fy < kh; fy++) {
-      for (let fx = 0; fx < kw; fx++) {
-        // Output columns whose input column lies inside the image.
-        const owLo = Math.min(ow, Math.max(0, Math.ceil((left - fx) / sw)));
-        const owHi = Math.max(owLo, Math.min(ow, Math.floor((w - 1 + left - fx) / sw) + 1));
-        const colOff = fx - left;
-        for (let c = 0; c < ci; c++) {
-          const pbase = c * plane;
-          for (let b = 0; b < n; b++) {
-            const bbase = pbase + b * h * w;
-            for (let y = 0; y < oh; y++) {
-              const iy = y * sh + fy - top;
-              if (iy < 0 || iy >= h) {
-                dst.fill(0, d, d + ow);
-                d += ow;
-                continue;
-              }
-              const rbase = bbase + iy * w + colOff;
-              let o = 0;
-              for (; o < owLo; o++) dst[d++] = 0;
-              if (sw === 1) {
-                for (; o < owHi; o++) dst[d++] = src[rbase + o]!;
-              } else {
-                for (; o < owHi; o++) dst[d++] = src[rbase + o * sw]!;
-              }
-              for (; o < ow; o++) dst[d++] = 0;
-            }
-          }
-        }
-      }
-    }
-  }
+  buildColsT(backend, simd, xp, cols, info);
   if (xp !== x) release(backend, xp);
+  if (simd !== undefined && k <= SMALL_K && co % 4 === 0) {
+    const out = backend.makeOutput([kh, kw, ci, co], 'float32');
+    const acc = backend.makeOutput([k * co], 'float32');
+    const colsB = f32Offset(backend, cols) * 4;
+    const dyB = f32Offset(backend, dy) * 4;
+    const accB = f32Offset(backend, acc) * 4;
+    const accV = f32(backend, acc);
+    const total = new Float64Array(k * co);
+    for (let m0 = 0; m0 < m; m0 += BLOCK_M) {
+      accV.fill(0);
+      simd.outerAcc(colsB + m0 * 4, dyB + m0 * co * 4, accB, Math.min(BLOCK_M, m - m0), k, co * 4, m * 4);
+      for (let i = 0; i < total.length; i++) total[i]! += accV[i]!;
+    }
+    f32(backend, out).set(total);
+    release(backend, cols, acc);
+    return out;
+  }
   // [K, M] x [M, Co] -> [K, Co] == [KH, KW, Ci, Co] in row-major order.
   const dy3 = { dataId: dy.dataId, shape: [1, m, co], dtype: dy.dtype };
   const out = runStock('BatchMatMul', backend,
@@ -144,6 +138,61 @@ export function filterGradIm2col(args: KernelArgs): TensorInfo {
   release(backend, cols);
   out.shape = [kh, kw, ci, co];
   return out;
+}
+
+/**
+ * cols^T[(fy,fx,c), (b,y,x)] = xPlanar[c, b, y*sh+fy-top, x*sw+fx-left] (0
+ * outside the image). A (fy,fx) block whose taps all fall inside the image
+ * is copied by the SIMD `copyRuns` (one call per channel); blocks touching
+ * the padding, and everything when SIMD is unavailable, go through JS.
+ */
+function buildColsT(backend: WasmBackend, simd: Simd | undefined, xp: TensorInfo, cols: TensorInfo,
+  info: backend_util.Conv2DInfo): void {
+  const { batchSize: n, inHeight: h, inWidth: w, inChannels: ci } = info;
+  const { outHeight: oh, outWidth: ow, filterHeight: kh, filterWidth: kw } = info;
+  const { strideHeight: sh, strideWidth: sw } = info;
+  const { top, left } = info.padInfo;
+  const m = n * oh * ow;
+  const plane = n * h * w;
+  const srcB = f32Offset(backend, xp) * 4;
+  const dstB = f32Offset(backend, cols) * 4;
+  const src = f32(backend, xp);
+  const dst = f32(backend, cols);
+  for (let fy = 0; fy < kh; fy++) {
+    for (let fx = 0; fx < kw; fx++) {
+      const iy0 = fy - top;
+      const ix0 = fx - left;
+      const inside = iy0 >= 0 && (oh - 1) * sh + iy0 < h && ix0 >= 0 && (ow - 1) * sw + ix0 < w;
+      for (let c = 0; c < ci; c++) {
+        const d0 = ((fy * kw + fx) * ci + c) * m;
+        if (simd !== undefined && inside) {
+          simd.copyRuns(dstB + d0 * 4, srcB + (c * plane + iy0 * w + ix0) * 4,
+            n, h * w * 4, oh, sh * w * 4, ow, sw * 4);
+          continue;
+        }
+        // Output columns whose input column lies inside the image.
+        const owLo = Math.min(ow, Math.max(0, Math.ceil(-ix0 / sw)));
+        const owHi = Math.max(owLo, Math.min(ow, Math.floor((w - 1 - ix0) / sw) + 1));
+        let d = d0;
+        for (let b = 0; b < n; b++) {
+          const bbase = c * plane + b * h * w;
+          for (let y = 0; y < oh; y++) {
+            const iy = y * sh + iy0;
+            if (iy < 0 || iy >= h) {
+              dst.fill(0, d, d + ow);
+              d += ow;
+              continue;
+            }
+            const rbase = bbase + iy * w + ix0;
+            let o = 0;
+            for (; o < owLo; o++) dst[d++] = 0;
+            for (; o < owHi; o++) dst[d++] = src[rbase + o * sw]!;
+            for (; o < ow; o++) dst[d++] = 0;
+          }
+        }
+      }
+    }
+  }
 }
 
 /** Conv2DBackpropInput as a forward XNNPACK conv with the flipped filter. */

@@ -10,10 +10,12 @@
  * maximum in row-major window order (strict `>` from -Infinity), exactly as
  * the cpu backend's maxPoolPositions; a window of NaNs routes no gradient,
  * also as on cpu. Cost: one memset of dx plus one read of every window
- * element and one accumulate per dy element.
+ * element and one accumulate per dy element. With SIMD (simd.ts, channels a
+ * multiple of 4) the same scan runs 4 channels per f32x4 op in wasm.
  */
 import { backend_util, type TensorInfo } from '@tensorflow/tfjs-core';
-import { f32, type KernelArgs, type WasmBackend } from './util.js';
+import { simdFor, type Simd } from './simd.js';
+import { f32, f32Offset, release, type KernelArgs, type WasmBackend } from './util.js';
 
 interface MaxPoolGradAttrs {
   filterSize: number | [number, number];
@@ -36,6 +38,11 @@ export function maxPoolGrad(args: KernelArgs): TensorInfo {
   const { top, left } = info.padInfo;
 
   const dxT = backend.makeOutput([...input.shape], 'float32');
+  const simd = simdFor(backend);
+  if (simd !== undefined && c % 4 === 0) {
+    simdMaxPoolGrad(simd, backend, info, input, dy, dxT);
+    return dxT;
+  }
   const x = f32(backend, input);
   const g = f32(backend, dy);
   const dx = f32(backend, dxT);
@@ -96,4 +103,58 @@ export function maxPoolGrad(args: KernelArgs): TensorInfo {
     }
   }
   return dxT;
+}
+
+/**
+ * SIMD path: one wasm call per output row for the windows that lie fully
+ * inside the image (all of them for 'valid'), one call per clipped edge
+ * window with its own offset table. 4 channels per f32x4 lane group.
+ */
+function simdMaxPoolGrad(simd: Simd, backend: WasmBackend, info: backend_util.Conv2DInfo,
+  input: TensorInfo, dy: TensorInfo, dxT: TensorInfo): void {
+  const { batchSize: n, inHeight: h, inWidth: w, inChannels: c, outHeight: oh, outWidth: ow } = info;
+  const { strideHeight: sh, strideWidth: sw } = info;
+  const fh = info.effectiveFilterHeight;
+  const fw = info.effectiveFilterWidth;
+  const { top, left } = info.padInfo;
+  // Offset tables: [0, fh*fw) for full windows, [fh*fw, 2*fh*fw) for clipped.
+  const k = fh * fw;
+  const table = backend.makeOutput([2 * k], 'int32');
+  const tableBytes = f32Offset(backend, table) * 4;
+  const tab = new Int32Array(backend.wasm.HEAPF32.buffer, tableBytes, 2 * k);
+  f32(backend, dxT).fill(0);
+  const xBytes = f32Offset(backend, input) * 4;
+  const dxDelta = f32Offset(backend, dxT) * 4 - xBytes;
+  const gBytes = f32Offset(backend, dy) * 4;
+  const cb = c * 4;
+  for (let yy = 0, j = 0; yy < fh; yy++) for (let xx = 0; xx < fw; xx++) tab[j++] = (yy * w + xx) * cb;
+  // Output columns whose window is fully inside horizontally.
+  const xaFull = Math.max(0, Math.ceil(left / sw));
+  const xbFull = Math.min(ow, Math.floor((w - fw + left) / sw) + 1);
+  let gp = gBytes;
+  for (let b = 0; b < n; b++) {
+    const ib = xBytes + b * h * w * cb;
+    for (let y = 0; y < oh; y++, gp += ow * cb) {
+      const y0 = y * sh - top;
+      const rowFull = y0 >= 0 && y0 + fh <= h;
+      const xa = rowFull ? xaFull : 0;
+      const xb = rowFull ? Math.max(xaFull, xbFull) : 0;
+      if (xb > xa) {
+        simd.maxPoolRow(ib + (y0 * w + xa * sw - left) * cb, dxDelta, gp + xa * cb, tableBytes, k, cb, xb - xa, sw * cb);
+      }
+      for (let xo = 0; xo < ow; xo++) {
+        if (xo === xa && xb > xa) { xo = xb - 1; continue; }
+        const yLo = Math.max(0, y0), yHi = Math.min(h, y0 + fh);
+        const x0 = xo * sw - left;
+        const xLo = Math.max(0, x0), xHi = Math.min(w, x0 + fw);
+        let kk = 0;
+        for (let yy = yLo; yy < yHi; yy++) {
+          for (let xx = xLo; xx < xHi; xx++) tab[k + kk++] = ((yy - yLo) * w + (xx - xLo)) * cb;
+        }
+        if (kk === 0) continue;
+        simd.maxPoolRow(ib + (yLo * w + xLo) * cb, dxDelta, gp + xo * cb, tableBytes + k * 4, kk, cb, 1, 0);
+      }
+    }
+  }
+  release(backend, table);
 }

@@ -1,0 +1,119 @@
+/**
+ * The data-parallel arithmetic against references: averaged micro-batch
+ * gradients equal the full-batch gradient, the parameter server's reduce
+ * weights by example count, and a tiny batch can be overfitted.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import * as tf from '@tensorflow/tfjs-core';
+import { allocateBuffers, initialWeights, ParameterServer } from '../src/coordinator/parameterServer.js';
+import { loadFashionMnist } from '../src/coordinator/fashionMnist.js';
+import { Optimizer } from '../src/coordinator/optimizer.js';
+import { initBackend } from '../src/shared/backend.js';
+import { parseConfig } from '../src/shared/config.js';
+import { cutMicroBatches } from '../src/shared/messages.js';
+import { planModel } from '../src/shared/modelPlan.js';
+import { Rng } from '../src/shared/rng.js';
+import { rangeIndices, readExamples } from '../src/worker/examples.js';
+import { microBatchGradient, paramTensors } from '../src/worker/network.js';
+
+await initBackend('wasm');
+const dataset = await loadFashionMnist({ trainLimit: 256, testLimit: 10 });
+
+function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs((a[i] as number) - (b[i] as number)));
+  return m;
+}
+
+for (const kind of ['ann', 'cnn'] as const) {
+  test(`${kind}: averaged micro-batch gradients equal the full-batch gradient`, () => {
+    const cfg = parseConfig({ model: { kind, dropout: 0 }, train: { batchSize: 96, microBatchSize: 32 } }, 'test');
+    const plan = planModel(cfg.model);
+    const micro = cutMicroBatches(0, 96, 32);
+    const buffers = allocateBuffers(plan, micro.length);
+    const ps = new ParameterServer(plan, cfg, buffers);
+    ps.initialize(7);
+    const params = paramTensors(plan, ps.params);
+    const slots = new Float32Array(buffers.gradients);
+    for (const mb of micro) {
+      const b = readExamples(dataset.train, rangeIndices(mb.start, mb.count));
+      const g = microBatchGradient(plan, params, b.pixels, b.labels, { labelSmoothing: 0, rng: new Rng(1) });
+      g.gradients.forEach((grad, i) => slots.set(grad, mb.index * plan.paramCount + (plan.params[i]?.offset ?? 0)));
+    }
+    const averaged = ps.reduce(micro).slice();
+    const full = readExamples(dataset.train, rangeIndices(0, 96));
+    const whole = microBatchGradient(plan, params, full.pixels, full.labels, { labelSmoothing: 0, rng: new Rng(1) });
+    const flat = new Float32Array(plan.paramCount);
+    whole.gradients.forEach((grad, i) => flat.set(grad, plan.params[i]?.offset ?? 0));
+    tf.dispose(params);
+    const diff = maxAbsDiff(averaged, flat);
+    console.log(`# ${kind}: max |averaged - full-batch| gradient difference = ${diff.toExponential(2)} over ${plan.paramCount} parameters`);
+    assert.ok(diff < 1e-5, `maxdiff ${diff}`);
+  });
+}
+
+test('reduce weights each micro-batch gradient by its example count', () => {
+  const cfg = parseConfig({ model: { kind: 'ann', dense: [2] } }, 'test');
+  const plan = planModel(cfg.model);
+  const buffers = allocateBuffers(plan, 2);
+  const ps = new ParameterServer(plan, cfg, buffers);
+  const slots = new Float32Array(buffers.gradients);
+  slots.fill(1, 0, plan.paramCount);
+  slots.fill(4, plan.paramCount, 2 * plan.paramCount);
+  const g = ps.reduce([
+    { index: 1, start: 0, count: 1 },
+    { index: 0, start: 0, count: 3 },
+  ]);
+  assert.ok(g.every((v) => Math.abs(v - (3 * 1 + 1 * 4) / 4) < 1e-7));
+});
+
+test('reduce gives bitwise the same result whatever order the shards arrive in', () => {
+  const cfg = parseConfig({ model: { kind: 'ann', dense: [16] } }, 'test');
+  const plan = planModel(cfg.model);
+  const buffers = allocateBuffers(plan, 4);
+  const ps = new ParameterServer(plan, cfg, buffers);
+  const slots = new Float32Array(buffers.gradients);
+  const rng = new Rng(3);
+  for (let i = 0; i < slots.length; i++) slots[i] = rng.uniform(-1, 1);
+  const micro = cutMicroBatches(0, 100, 32);
+  const a = ps.reduce(micro).slice();
+  const b = ps.reduce([...micro].reverse()).slice();
+  assert.deepEqual(Buffer.from(a.buffer), Buffer.from(b.buffer));
+});
+
+test('glorot initialisation is deterministic in the seed and bounded by its limit', () => {
+  const plan = planModel(parseConfig({}, 'test').model);
+  const a = new Float32Array(plan.paramCount);
+  const b = new Float32Array(plan.paramCount);
+  initialWeights(plan, 5, a);
+  initialWeights(plan, 5, b);
+  assert.deepEqual(a, b);
+  const k = plan.params[0];
+  assert.ok(k);
+  const limit = Math.sqrt(6 / (k.fanIn + k.fanOut));
+  assert.ok(a.subarray(k.offset, k.offset + k.size).every((v) => Math.abs(v) <= limit));
+});
+
+for (const kind of ['ann', 'cnn'] as const) {
+  test(`${kind}: the loss on one tiny batch falls when it is trained on repeatedly`, () => {
+    const cfg = parseConfig({ model: { kind } }, 'test');
+    const plan = planModel(cfg.model);
+    const weights = new Float32Array(plan.paramCount);
+    initialWeights(plan, 11, weights);
+    const opt = new Optimizer(cfg.optimizer, plan.paramCount);
+    const b = readExamples(dataset.train, rangeIndices(0, 16));
+    const grad = new Float32Array(plan.paramCount);
+    const losses: number[] = [];
+    for (let step = 0; step < 40; step++) {
+      const params = paramTensors(plan, weights);
+      const g = microBatchGradient(plan, params, b.pixels, b.labels, { labelSmoothing: 0, rng: Rng.derive(1, step) });
+      tf.dispose(params);
+      g.gradients.forEach((x, i) => grad.set(x, plan.params[i]?.offset ?? 0));
+      opt.apply(weights, grad, 3e-3);
+      losses.push(g.loss);
+    }
+    console.log(`# ${kind}: tiny-batch loss ${losses[0]?.toFixed(4)} -> ${losses.at(-1)?.toFixed(4)}`);
+    assert.ok((losses.at(-1) as number) < 0.2 * (losses[0] as number), `loss ${losses[0]} -> ${losses.at(-1)}`);
+  });
+}

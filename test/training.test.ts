@@ -1,0 +1,66 @@
+/**
+ * End to end through the worker pool: 2 workers and 1 worker, same seed and
+ * global batch, lower the loss and end with the same weights.
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { loadFashionMnist } from '../src/coordinator/fashionMnist.js';
+import { TrainingMetrics } from '../src/coordinator/metrics.js';
+import { createReporter } from '../src/coordinator/progress.js';
+import { RunDir } from '../src/coordinator/runDir.js';
+import { Trainer, type TrainResult } from '../src/coordinator/trainer.js';
+import { initBackend } from '../src/shared/backend.js';
+import { parseConfig } from '../src/shared/config.js';
+
+await initBackend('wasm');
+const cfg = parseConfig(
+  {
+    model: { kind: 'cnn', conv: [{ filters: 8 }, { filters: 16 }], dense: [32] },
+    data: { trainLimit: 512, testLimit: 200 },
+    train: { epochs: 3, batchSize: 64, microBatchSize: 16, seed: 3 },
+    optimizer: { lr: 3e-3 },
+    metrics: { enabled: false },
+  },
+  'training.test',
+);
+const dataset = await loadFashionMnist({ trainLimit: 512, testLimit: 200 });
+
+async function train(workers: number): Promise<{ result: TrainResult; weights: Float32Array }> {
+  const runDir = RunDir.create(mkdtempSync(join(tmpdir(), `pixelsense-train-w${workers}-`)), false);
+  const metrics = new TrainingMetrics({ runId: `w${workers}`, model: 'cnn', backend: 'wasm', workers, configFile: 'training.test' });
+  const trainer = await Trainer.create({ cfg, configFile: 'training.test', runDir, dataset, workers, metrics, reporter: createReporter({ quiet: true }), stopRequested: () => false });
+  try {
+    const result = await trainer.run();
+    return { result, weights: trainer.weights.slice() };
+  } finally {
+    await trainer.close();
+  }
+}
+
+const one = await train(1);
+const two = await train(2);
+
+test('training through the pool lowers the loss', () => {
+  const h = one.result.history;
+  assert.equal(h.length, 3);
+  assert.ok((h[2]?.train_loss as number) < (h[0]?.train_loss as number), JSON.stringify(h.map((e) => e.train_loss)));
+  assert.ok(one.result.test.accuracy > 0.5, `test accuracy ${one.result.test.accuracy}`);
+});
+
+test('2 workers end with the same weights as 1 worker for the same seed and global batch', () => {
+  let maxdiff = 0;
+  for (let i = 0; i < one.weights.length; i++) maxdiff = Math.max(maxdiff, Math.abs((one.weights[i] as number) - (two.weights[i] as number)));
+  const digest = (w: Float32Array) => createHash('sha256').update(w).digest('hex').slice(0, 16);
+  console.log(`# W=1 vs W=2: max weight difference ${maxdiff}, sha256 ${digest(one.weights)} vs ${digest(two.weights)}`);
+  assert.ok(maxdiff <= 1e-5);
+  assert.equal(digest(one.weights), digest(two.weights), 'and in fact bitwise identical');
+});
+
+test('both runs report the same test accuracy and loss', () => {
+  assert.equal(one.result.test.accuracy, two.result.test.accuracy);
+  assert.ok(Math.abs(one.result.test.loss - two.result.test.loss) < 1e-9);
+});
