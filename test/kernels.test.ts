@@ -57,11 +57,17 @@ async function onBoth(fn: () => tf.Tensor | tf.Tensor[]): Promise<{ cpu: Float32
 function assertClose(actual: Float32Array, expected: Float32Array, label: string, tol = 1e-4): void {
   assert.equal(actual.length, expected.length, `${label}: length`);
   let scale = 0;
-  for (const v of expected) scale = Math.max(scale, Math.abs(v));
+  for (const v of expected) if (Number.isFinite(v)) scale = Math.max(scale, Math.abs(v));
   let worst = 0;
   let at = -1;
   for (let i = 0; i < expected.length; i++) {
-    const d = Math.abs(actual[i]! - expected[i]!);
+    const e = expected[i]!;
+    const a = actual[i]!;
+    if (Number.isNaN(e)) {
+      assert.ok(Number.isNaN(a), `${label}: expected NaN at ${i}, got ${a}`);
+      continue;
+    }
+    const d = Math.abs(a - e);
     if (!(d <= worst)) { worst = d; at = i; }
   }
   assert.ok(worst <= tol * Math.max(scale, 1e-6),
@@ -220,6 +226,29 @@ test('bias-add gradient on a conv-shaped tensor matches cpu', async () => {
     const b = rand([16], 51);
     const dy = rand([3, 9, 9, 16], 52);
     return tf.grad((q: tf.Tensor) => tf.sum(tf.mul(tf.add(x, q), dy)))(b);
+  });
+});
+
+test('add, sub and multiply match cpu for same shapes, row broadcasts, odd sizes and fallbacks', async () => {
+  await assertSame('binary', () => {
+    const a = rand([3, 5, 7, 8], 70);
+    const b = rand([3, 5, 7, 8], 71);
+    const row = rand([8], 72);
+    const odd = rand([7, 3], 73);
+    const out: tf.Tensor[] = [];
+    for (const f of [tf.add, tf.sub, tf.mul]) {
+      out.push(f(a, b), f(a, row), f(row, a), f(a, tf.reshape(row, [1, 1, 8])), f(odd, rand([7, 3], 74)),
+        f(odd, rand([3], 75)), f(a, 0.5), f(rand([4, 1], 76), rand([1, 4], 77)));
+    }
+    out.push(tf.cast(tf.mul(tf.cast(tf.mul(a, 10), 'int32'), tf.cast(tf.mul(b, 10), 'int32')), 'float32'));
+    return out;
+  });
+});
+
+test('step and relu match cpu, including NaN, zeros and sizes not a multiple of 4', async () => {
+  await assertSame('step/relu', () => {
+    const x = tf.concat([rand([37], 80), tf.tensor([NaN, 0, -0, -1, 1])]);
+    return [tf.relu(x), tf.step(x), tf.step(x, 0.25), tf.relu(rand([2, 4, 4, 8], 81))];
   });
 });
 

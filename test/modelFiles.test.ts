@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { loadModelDir, saveLayersModel } from '../src/coordinator/modelFiles.js';
+import { loadModelDir, saveLayersModel } from '../src/shared/modelFiles.js';
 import { ModelError } from '../src/shared/errors.js';
 
 /** Flatten + dense softmax: 7,850 float32 weights = 31,400 bytes. Deterministic initialisers. */
@@ -160,5 +160,14 @@ test('a model that does not take 28x28x1 images is a ModelError about its input 
   await mkdir(root, { recursive: true });
   await saveLayersModel(tinyModel([784, 1]), root);
   await expectModelError(root, /model\.json$/, /input shape/);
+  await rm(root, { recursive: true });
+});
+
+test('a topology tfjs cannot build is a ModelError saying so', async () => {
+  const { root } = await savedModel();
+  const json = JSON.parse(await readFile(join(root, 'model.json'), 'utf8'));
+  json.modelTopology.config.layers[1].class_name = 'NoSuchLayer';
+  await writeFile(join(root, 'model.json'), JSON.stringify(json));
+  await expectModelError(root, /model\.json$/, /cannot build the model: .*NoSuchLayer/);
   await rm(root, { recursive: true });
 });

@@ -1,6 +1,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { readIdxFile } from '../src/coordinator/idx.js';
 import { articleBox, loadImageAs28x28 } from '../src/coordinator/images.js';
-import { saveLayersModel } from '../src/coordinator/modelFiles.js';
+import { saveLayersModel } from '../src/shared/modelFiles.js';
 import {
   formatPredictions,
   predictExitCode,
@@ -180,7 +180,7 @@ async function hugeHeaderPng(file: string): Promise<string> {
   return file;
 }
 
-test('missing, empty, non-image and oversized files each get one error line while the rest are classified', async () => {
+test('missing, empty, non-image, truncated and oversized files each get one error line while the rest are classified', async () => {
   const good = await writeGrey(image(2030), 28, join(dir, 'good.png'));
   const empty = join(dir, 'empty.png');
   await writeFile(empty, '');
@@ -190,8 +190,11 @@ test('missing, empty, non-image and oversized files each get one error line whil
   await writeFile(large, '');
   await truncate(large, 51 * 1024 * 1024); // sparse: costs no disk
   const bomb = await hugeHeaderPng(join(dir, 'bomb.png'));
+  const truncated = join(dir, 'truncated.png');
+  const bytes = await readFile(good);
+  await writeFile(truncated, bytes.subarray(0, bytes.length >> 1)); // header intact, pixel data cut
   const missing = join(dir, 'missing.png');
-  const files = [missing, good, empty, text, large, bomb];
+  const files = [missing, good, empty, text, large, bomb, truncated];
 
   const out = await predictFiles(modelDir, files, { top: 2 });
   assert.equal(predictExitCode(out), 1);
@@ -206,9 +209,10 @@ test('missing, empty, non-image and oversized files each get one error line whil
   assert.match(errors[3]!, /not a readable image/);
   assert.match(errors[4]!, /51 MB, over the 50 MB limit/);
   assert.match(errors[5]!, /20000x20000 .*megapixel limit/);
+  assert.match(errors[6]!, /cannot be decoded/);
   const { stdout, stderr } = formatPredictions(out);
   assert.equal(stdout.length, 1);
-  assert.equal(stderr.length, 5);
+  assert.equal(stderr.length, 6);
   assert.ok(stderr.every((l) => !l.includes('\n') && l.startsWith(dir)));
 });
 

@@ -120,6 +120,10 @@ export async function runBench(argv: BenchArgs): Promise<number> {
   const over = counts.filter((w) => w > cores);
   log(`bench: ${models.join(', ')} | workers ${counts.join(', ')}${over.length ? ` (${over.join(', ')} oversubscribed: ${cores} cores)` : ''} | ${warmup} + ${steps} steps x ${repeats} | batch ${batchSize} | out ${outDir}`);
 
+  const perStep = Math.ceil(batchSize / Math.min(32, batchSize));
+  const idle = counts.filter((w) => w > perStep);
+  if (idle.length) log(`bench: a step has ${perStep} micro-batches of 32: at W=${idle.join(', ')} only ${perStep} workers get work`);
+
   const samples: BenchSample[] = [];
   const fits: FitSample[] = [];
   let backend = backendChoice as string;

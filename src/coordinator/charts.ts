@@ -5,8 +5,9 @@
  * keep the figures reviewable and consistent; the cost is ~50-100 ms per figure.
  *
  * Without node-canvas Vega estimates text widths, so labels are sized for
- * DejaVu Sans / Helvetica-like fonts; resvg draws with the system's fonts
- * (none installed: axes and legends come out without text, shapes intact).
+ * DejaVu Sans / Helvetica-like fonts. resvg draws text with the fonts installed
+ * on the machine (it loads system fonts, DejaVu Sans preferred), so the PNGs'
+ * lettering depends on them; the inline SVGs use the viewer's fonts.
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';

@@ -11,7 +11,7 @@ import type { BackendChoice } from '../shared/backend.js';
 import { evalReport, formatEvalReport } from './classification.js';
 import { Evaluator } from './evaluator.js';
 import { loadFashionMnist } from './fashionMnist.js';
-import { resolveModelJson } from './modelFiles.js';
+import { resolveModelJson } from '../shared/modelFiles.js';
 import { allocateBuffers } from './parameterServer.js';
 import { resolveWorkerCount, WorkerPool } from './workerPool.js';
 

@@ -11,7 +11,7 @@ import { initBackend, type BackendChoice } from '../shared/backend.js';
 import { CLASS_NAMES, IMAGE_SIZE, NUM_CLASSES, PIXELS } from '../shared/dataset.js';
 import { PixelSenseError, UsageError } from '../shared/errors.js';
 import { loadImageAs28x28 } from './images.js';
-import { loadModelDir } from './modelFiles.js';
+import { loadModelDir } from '../shared/modelFiles.js';
 
 export interface TopClass {
   label: number;

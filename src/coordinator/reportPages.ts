@@ -87,12 +87,12 @@ function f1Rows(runs: Run[]): { head: string[]; rows: string[][] } {
   };
 }
 
+/** Names only real gains: with an undertrained CNN the "top gains" may be losses, and the sentence must not say otherwise. */
 function gainSentence(g: NonNullable<ReportData['gain']>): string {
-  const top = g.rows
-    .slice(0, TOP_GAINS)
-    .map((r) => `${r.name} (${r.delta >= 0 ? '+' : ''}${r.delta.toFixed(3)})`)
-    .join(', ');
-  return `The CNN (${g.cnn}) gains most F1 over the ANN (${g.ann}) on ${top}.`;
+  const top = g.rows.filter((r) => r.delta > 0).slice(0, TOP_GAINS);
+  if (top.length === 0) return `The CNN (${g.cnn}) does not beat the ANN (${g.ann}) on F1 for any class.`;
+  const list = top.map((r) => `${r.name} (+${r.delta.toFixed(3)})`).join(', ');
+  return `The CNN (${g.cnn}) gains most F1 over the ANN (${g.ann}) on ${list}.`;
 }
 
 function gainRows(g: NonNullable<ReportData['gain']>): { head: string[]; rows: string[][] } {

@@ -19,7 +19,7 @@ import { evalReport, type EvalReport } from './classification.js';
 import { Evaluator } from './evaluator.js';
 import { toLayersModel } from './layersExport.js';
 import type { TrainingMetrics } from './metrics.js';
-import { saveLayersModel } from './modelFiles.js';
+import { saveLayersModel } from '../shared/modelFiles.js';
 import { allocateBuffers, ParameterServer } from './parameterServer.js';
 import type { Reporter } from './progress.js';
 import type { RunDir } from './runDir.js';
@@ -88,6 +88,8 @@ export class Trainer {
   private readonly stepsPerEpoch: number;
   private readonly totalSteps: number;
   private readonly lastStep: number;
+  /** Step cadence of extra evaluations: eval.everySteps, or 4 per epoch when chasing a target accuracy. */
+  private readonly evalEverySteps: number;
   private orderEpoch = -1;
   private step = 0;
   private history: EpochRecord[] = [];
@@ -111,6 +113,8 @@ export class Trainer {
     this.stepsPerEpoch = Math.ceil(dataset.train.count / cfg.train.batchSize);
     this.totalSteps = cfg.train.epochs * this.stepsPerEpoch;
     this.lastStep = Math.min(this.totalSteps, cfg.train.maxSteps ?? Infinity);
+    this.evalEverySteps =
+      cfg.eval.everySteps > 0 ? cfg.eval.everySteps : cfg.train.targetAccuracy !== null ? Math.max(1, Math.round(this.stepsPerEpoch / 4)) : 0;
   }
 
   /** Allocate shared memory, initialise (or restore) the weights, start the pool. */
@@ -259,7 +263,7 @@ export class Trainer {
     const epoch = Math.ceil(this.step / this.stepsPerEpoch);
     const due =
       (epochEnd && (epoch % cfg.eval.everyEpochs === 0 || this.step === this.lastStep)) ||
-      (cfg.eval.everySteps > 0 && this.step % cfg.eval.everySteps === 0);
+      (this.evalEverySteps > 0 && this.step % this.evalEverySteps === 0);
     if (!due) return false;
     const report = await this.evaluate();
     const target = cfg.train.targetAccuracy;

@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { IMAGE_SIZE } from '../shared/dataset.js';
-import { loadModelDir } from '../coordinator/modelFiles.js';
+import { loadModelDir } from '../shared/modelFiles.js';
 
 type Predictor = (pixels: Float32Array, n: number) => tf.Tensor2D;
 const cache = new Map<string, Promise<Predictor>>();

@@ -169,6 +169,15 @@ async function e2e(): Promise<void> {
         const res = await fetch(`${promUrl}/-/ready`);
         return res.ok ? true : undefined;
       }).catch((err: Error) => assert.fail(`${err.message}\n--- prometheus log ---\n${promProc.log()}`));
+      // Ready is not enough: Prometheus throttles target discovery (~5 s), so
+      // wait until it has tried the (still closed) port once; from then on it
+      // scrapes every second.
+      await until('Prometheus to start scraping the target', 30_000, async () => {
+        const res = await fetch(`${promUrl}/api/v1/targets?state=active`);
+        const body = (await res.json()) as { data?: { activeTargets?: { health: string }[] } };
+        const target = body.data?.activeTargets?.[0];
+        return target && target.health !== 'unknown' ? true : undefined;
+      }).catch((err: Error) => assert.fail(`${err.message}\n--- prometheus log ---\n${promProc.log()}`));
 
       const out = join(dir, 'run');
       const metricsArgs = ['--out', out, '--overwrite', '--metrics-host', HOST, '--metrics-port', String(metricsPort)];
@@ -263,6 +272,7 @@ async function fakeTrain(argv: string[]): Promise<void> {
     m.startReduce()();
     m.startUpdate()();
     m.startBroadcast()();
+    m.setPoolStats(0, 0.9);
     m.recordStep({ examples: 64, loss: 2 / (1 + step / 50), accuracy: Math.min(0.9, step / 200), learningRate: 0.01, epoch: 1 });
     endStep();
   }

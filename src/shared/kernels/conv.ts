@@ -13,11 +13,8 @@
  *    forward Conv2D with batch and channels swapped: conv2d(x^[Ci,H,W,N],
  *    dy^[OH,OW,N,Co], dilation=stride) -> [Ci,KH,KW,Co] -> transpose. Only
  *    stock kernels, so `--stock-kernels` measures stock speed.
- *
- * Conv2DBackpropInput (stock is a 7-deep scalar loop): dx is a forward
- * XNNPACK Conv2D of dy (zero-upsampled when strided) with the spatially
- * flipped filter with in/out channels swapped, padded so the output is
- * exactly [N,H,W,Ci]. Falls back to stock for NCHW or negative pads.
+
+ * Conv2DBackpropInput lives in conv-input.ts.
  */
 import { backend_util, type TensorInfo } from '@tensorflow/tfjs-core';
 import { simdFor, type Simd } from './simd.js';
@@ -31,14 +28,6 @@ interface FilterGradAttrs {
   dataFormat: 'NHWC' | 'NCHW';
   dimRoundingMode?: 'floor' | 'round' | 'ceil';
   filterShape: [number, number, number, number];
-}
-
-interface InputGradAttrs {
-  strides: number | [number, number];
-  pad: Pad;
-  dataFormat: 'NHWC' | 'NCHW';
-  dimRoundingMode?: 'floor' | 'round' | 'ceil';
-  inputShape: [number, number, number, number];
 }
 
 function filterGradInfo(x: TensorInfo, a: FilterGradAttrs): backend_util.Conv2DInfo {
@@ -96,6 +85,7 @@ export function filterGradComposed(args: KernelArgs): TensorInfo {
  */
 const SMALL_K = 32;
 const BLOCK_M = 512;
+const CHUNK_M = Number(process.env.PIXELSENSE_CHUNK_M ?? 2048);
 
 export function filterGradIm2col(args: KernelArgs): TensorInfo {
   const backend = args.backend as WasmBackend;
@@ -110,10 +100,10 @@ export function filterGradIm2col(args: KernelArgs): TensorInfo {
   // Channel-planar x ([Ci,N,H,W]) makes every im2col row a strided copy from
   // one plane; with Ci = 1 the transpose is a no-op copy we skip.
   const xp = ci === 1 ? x : runStock('Transpose', backend, { x }, { perm: [3, 0, 1, 2] });
-  const cols = backend.makeOutput([k, m], 'float32');
-  buildColsT(backend, simd, xp, cols, info);
-  if (xp !== x) release(backend, xp);
   if (simd !== undefined && k <= SMALL_K && co % 4 === 0) {
+    const cols = backend.makeOutput([k, m], 'float32');
+    buildColsT(backend, simd, xp, cols, info, 0, n);
+    if (xp !== x) release(backend, xp);
     const out = backend.makeOutput([kh, kw, ci, co], 'float32');
     const acc = backend.makeOutput([k * co], 'float32');
     const colsB = f32Offset(backend, cols) * 4;
@@ -130,12 +120,41 @@ export function filterGradIm2col(args: KernelArgs): TensorInfo {
     release(backend, cols, acc);
     return out;
   }
-  // [K, M] x [M, Co] -> [K, Co] == [KH, KW, Ci, Co] in row-major order.
-  const dy3 = { dataId: dy.dataId, shape: [1, m, co], dtype: dy.dtype };
-  const out = runStock('BatchMatMul', backend,
-    { a: { dataId: cols.dataId, shape: [1, k, m], dtype: 'float32' }, b: dy3 },
-    { transposeA: false, transposeB: false });
-  release(backend, cols);
+  // GEMM in image groups of ~CHUNK_M positions: XNNPACK packs dy as the
+  // weight matrix and streams it once per few rows of cols, so keeping each
+  // group's packed dy (CHUNK_M*Co floats) cache-resident beats one big GEMM.
+  const per = oh * ow;
+  const nb = Math.max(1, Math.min(n, Math.floor(CHUNK_M / per)));
+  let out: TensorInfo | undefined;
+  let total: Float64Array | undefined;
+  for (let b0 = 0; b0 < n; b0 += nb) {
+    const nbb = Math.min(nb, n - b0);
+    const mc = nbb * per;
+    const cols = backend.makeOutput([k, mc], 'float32');
+    let dyc = dy;
+    if (nbb < n) {
+      dyc = backend.makeOutput([mc, co], 'float32');
+      f32(backend, dyc).set(f32(backend, dy).subarray(b0 * per * co, (b0 * per + mc) * co));
+    }
+    buildColsT(backend, simd, xp, cols, info, b0, nbb);
+    // [K, Mc] x [Mc, Co] -> [K, Co] == [KH, KW, Ci, Co] in row-major order.
+    const part = runStock('BatchMatMul', backend,
+      { a: { dataId: cols.dataId, shape: [1, k, mc], dtype: 'float32' },
+        b: { dataId: dyc.dataId, shape: [1, mc, co], dtype: 'float32' } },
+      { transposeA: false, transposeB: false });
+    release(backend, cols);
+    if (dyc !== dy) release(backend, dyc);
+    if (nbb === n) { out = part; break; }
+    const pv = f32(backend, part);
+    if (total === undefined) total = new Float64Array(k * co);
+    for (let i = 0; i < pv.length; i++) total[i]! += pv[i]!;
+    release(backend, part);
+  }
+  if (xp !== x) release(backend, xp);
+  if (out === undefined) {
+    out = backend.makeOutput([kh, kw, ci, co], 'float32');
+    f32(backend, out).set(total ?? new Float64Array(k * co));
+  }
   out.shape = [kh, kw, ci, co];
   return out;
 }
@@ -147,12 +166,12 @@ export function filterGradIm2col(args: KernelArgs): TensorInfo {
  * the padding, and everything when SIMD is unavailable, go through JS.
  */
 function buildColsT(backend: WasmBackend, simd: Simd | undefined, xp: TensorInfo, cols: TensorInfo,
-  info: backend_util.Conv2DInfo): void {
+  info: backend_util.Conv2DInfo, b0: number, nb: number): void {
   const { batchSize: n, inHeight: h, inWidth: w, inChannels: ci } = info;
   const { outHeight: oh, outWidth: ow, filterHeight: kh, filterWidth: kw } = info;
   const { strideHeight: sh, strideWidth: sw } = info;
   const { top, left } = info.padInfo;
-  const m = n * oh * ow;
+  const m = nb * oh * ow;
   const plane = n * h * w;
   const srcB = f32Offset(backend, xp) * 4;
   const dstB = f32Offset(backend, cols) * 4;
@@ -166,15 +185,15 @@ function buildColsT(backend: WasmBackend, simd: Simd | undefined, xp: TensorInfo
       for (let c = 0; c < ci; c++) {
         const d0 = ((fy * kw + fx) * ci + c) * m;
         if (simd !== undefined && inside) {
-          simd.copyRuns(dstB + d0 * 4, srcB + (c * plane + iy0 * w + ix0) * 4,
-            n, h * w * 4, oh, sh * w * 4, ow, sw * 4);
+          simd.copyRuns(dstB + d0 * 4, srcB + (c * plane + b0 * h * w + iy0 * w + ix0) * 4,
+            nb, h * w * 4, oh, sh * w * 4, ow, sw * 4);
           continue;
         }
         // Output columns whose input column lies inside the image.
         const owLo = Math.min(ow, Math.max(0, Math.ceil(-ix0 / sw)));
         const owHi = Math.max(owLo, Math.min(ow, Math.floor((w - 1 - ix0) / sw) + 1));
         let d = d0;
-        for (let b = 0; b < n; b++) {
+        for (let b = b0; b < b0 + nb; b++) {
           const bbase = c * plane + b * h * w;
           for (let y = 0; y < oh; y++) {
             const iy = y * sh + iy0;
@@ -193,71 +212,4 @@ function buildColsT(backend: WasmBackend, simd: Simd | undefined, xp: TensorInfo
       }
     }
   }
-}
-
-/** Conv2DBackpropInput as a forward XNNPACK conv with the flipped filter. */
-export function inputGradConv(args: KernelArgs): TensorInfo {
-  const backend = args.backend as WasmBackend;
-  const dy = args.inputs.dy as TensorInfo;
-  const filter = args.inputs.filter as TensorInfo;
-  const a = args.attrs as unknown as InputGradAttrs;
-  if (a.dataFormat === 'NCHW') return runStock('Conv2DBackpropInput', backend, args.inputs, args.attrs);
-  const info = backend_util.computeConv2DInfo(a.inputShape, filter.shape as [number, number, number, number],
-    a.strides, 1, a.pad, a.dimRoundingMode, false, 'channelsLast');
-  const { batchSize: n, inHeight: h, inWidth: w, inChannels: ci, outChannels: co } = info;
-  const { outHeight: oh, outWidth: ow, filterHeight: kh, filterWidth: kw } = info;
-  const { strideHeight: sh, strideWidth: sw } = info;
-  const { top, left } = info.padInfo;
-  const hUp = (oh - 1) * sh + 1;
-  const wUp = (ow - 1) * sw + 1;
-  const pt = kh - 1 - top;
-  const pl = kw - 1 - left;
-  const pb = h - hUp + top;
-  const pr = w - wUp + left;
-  if (pt < 0 || pl < 0 || pb < 0 || pr < 0) {
-    return runStock('Conv2DBackpropInput', backend, args.inputs, args.attrs);
-  }
-  // Flipped filter, [KH,KW,Co,Ci]: wf[y,x,o,i] = filter[KH-1-y, KW-1-x, i, o].
-  const wf = backend.makeOutput([kh, kw, co, ci], 'float32');
-  let src: TensorInfo = dy;
-  if (sh > 1 || sw > 1) src = backend.makeOutput([n, hUp, wUp, co], 'float32');
-  {
-    const fin = f32(backend, filter);
-    const fout = f32(backend, wf);
-    let d = 0;
-    for (let y = 0; y < kh; y++) {
-      for (let x = 0; x < kw; x++) {
-        const sbase = ((kh - 1 - y) * kw + (kw - 1 - x)) * ci * co;
-        for (let o = 0; o < co; o++) {
-          for (let i = 0; i < ci; i++) fout[d++] = fin[sbase + i * co + o]!;
-        }
-      }
-    }
-    if (src !== dy) {
-      // Zero-upsample dy so a stride-1 conv sees the strided geometry.
-      const up = f32(backend, src);
-      const dv = f32(backend, dy);
-      up.fill(0);
-      let s = 0;
-      for (let b = 0; b < n; b++) {
-        for (let y = 0; y < oh; y++) {
-          for (let x = 0; x < ow; x++) {
-            const ub = ((b * hUp + y * sh) * wUp + x * sw) * co;
-            for (let o = 0; o < co; o++) up[ub + o] = dv[s++]!;
-          }
-        }
-      }
-    }
-  }
-  const out = runStock('Conv2D', backend, { x: src, filter: wf }, {
-    strides: [1, 1],
-    pad: [[0, 0], [pt, pb], [pl, pr], [0, 0]],
-    dataFormat: 'NHWC',
-    dilations: [1, 1],
-    dimRoundingMode: undefined as never,
-  });
-  release(backend, wf);
-  if (src !== dy) release(backend, src);
-  out.shape = [n, h, w, ci];
-  return out;
 }

@@ -12,8 +12,9 @@
  */
 import '@tensorflow/tfjs-backend-wasm';
 import { getKernel, registerKernel, unregisterKernel, type KernelConfig, type KernelFunc } from '@tensorflow/tfjs-core';
-import { filterGradComposed, filterGradIm2col, inputGradConv } from './conv.js';
-import { cast, identity } from './elementwise.js';
+import { inputGrad } from './conv-input.js';
+import { filterGradComposed, filterGradIm2col } from './conv.js';
+import { binaryKernel, cast, identity, reluKernel, stepKernel } from './elementwise.js';
 import { batchMatMul } from './matmul.js';
 import { maxPoolGrad } from './pool.js';
 import { sum } from './reduce.js';
@@ -30,12 +31,17 @@ interface KernelSpec {
 
 const FAST: KernelSpec[] = [
   { name: 'Conv2DBackpropFilter', impl: filterGradIm2col },
-  { name: 'Conv2DBackpropInput', impl: inputGradConv },
+  { name: 'Conv2DBackpropInput', impl: inputGrad },
   { name: 'MaxPoolGrad', impl: maxPoolGrad },
   { name: 'BatchMatMul', impl: batchMatMul },
   { name: 'Sum', impl: sum },
   { name: 'Identity', impl: identity },
   { name: 'Cast', impl: cast },
+  { name: 'Add', impl: binaryKernel('Add') },
+  { name: 'Sub', impl: binaryKernel('Sub') },
+  { name: 'Multiply', impl: binaryKernel('Multiply') },
+  { name: 'Step', impl: stepKernel },
+  { name: 'Relu', impl: reluKernel },
 ];
 
 const STOCK_MODE: KernelSpec[] = [
@@ -59,7 +65,7 @@ export function installWasmKernels(options: { stock?: boolean } = {}): { install
   const specs = options.stock === true ? STOCK_MODE : FAST;
   // Stock kernels every route below calls at backend level.
   for (const name of ['Transpose', 'Conv2D', 'BatchMatMul', 'Slice', 'Conv2DBackpropInput',
-    'MaxPoolGrad', 'Sum', 'Cast', 'Identity', 'Multiply', 'Step']) {
+    'MaxPoolGrad', 'Sum', 'Cast', 'Identity', 'Add', 'Sub', 'Multiply', 'Step', 'Relu']) {
     const cfg = getKernel(name, 'wasm');
     if (cfg !== undefined) rememberStock(cfg);
   }

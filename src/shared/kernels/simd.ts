@@ -27,6 +27,15 @@
  *                                         acc f32[t][co] += sum over m of
  *                                         cols[t][m] * dy[m][co] (cols rows
  *                                         tstride bytes apart)
+ *  addSame/subSame/mulSame(a, b, out, n4) out = a op b over n4 f32x4 chunks
+ *  addRow/subRow/mulRow(a, b, out, rows, cols4)
+ *                                         out[r][c] = a[r][c] op b[c]
+ *  step(x, out, n4, alphaBits)            x > 0 ? 1 : alpha (NaN -> NaN)
+ *  relu(x, out, n4)                       x < 0 ? 0 : x (NaN -> NaN)
+ *  col2imRow(cols, dxb, offs, taps, cbytes, count, xstep)
+ *                                         for `count` positions xstep bytes
+ *                                         apart: dx[dxb + offs[t]] += the
+ *                                         next cbytes of cols, per tap t
  */
 // The project compiles with lib ES2022 only (no DOM), which has no
 // WebAssembly typings: declare the three classes used here.
@@ -180,7 +189,82 @@ const outerAcc: Fn = {
     ])],
 };
 
-const FNS: Fn[] = [colsum, maxPoolRow, copyRuns, outerAcc];
+// Element-wise f32x4 loops; lengths in 4-float chunks, tails done by JS.
+// binSame(a0, b1, out2, n4_3) locals i4: out = a (op) b
+function binSame(name: string, op: number[]): Fn {
+  return {
+    name, params: 4, locals: [I32],
+    body: [...i32(0), ...set(4),
+      ...loop(4, get(3), i32(1), [
+        ...get(2), ...get(0), ...vload(), ...get(1), ...vload(), ...op, ...vstore(),
+        ...inc(0, i32(16)), ...inc(1, i32(16)), ...inc(2, i32(16)),
+      ])],
+  };
+}
+// binRow(a0, b1, out2, rows3, cols4_4) locals r5 j6 bp7: out[r][c] = a[r][c] (op) b[c]
+function binRow(name: string, op: number[]): Fn {
+  return {
+    name, params: 5, locals: [I32, I32, I32],
+    body: [...i32(0), ...set(5),
+      ...loop(5, get(3), i32(1), [
+        ...get(1), ...set(7), ...i32(0), ...set(6),
+        ...loop(6, get(4), i32(1), [
+          ...get(2), ...get(0), ...vload(), ...get(7), ...vload(), ...op, ...vstore(),
+          ...inc(0, i32(16)), ...inc(7, i32(16)), ...inc(2, i32(16)),
+        ]),
+      ])],
+  };
+}
+const F32X4_SUB = simd(0xe5), F32X4_NE = simd(0x42), F32X4_LT = simd(0x43);
+// step(x0, out1, n4_2, alphaBits3) locals i4 one5:v al6:v zero7:v v8:v
+// out = x > 0 ? 1 : alpha, NaN stays NaN (as the cpu backend).
+const step: Fn = {
+  name: 'step', params: 4, locals: [I32, V128, V128, V128, V128],
+  body: [...f32c(1), ...F32X4_SPLAT, ...set(5), ...get(3), 0xbe, ...F32X4_SPLAT, ...set(6),
+    ...f32c(0), ...F32X4_SPLAT, ...set(7), ...i32(0), ...set(4),
+    ...loop(4, get(2), i32(1), [
+      ...get(0), ...vload(), ...set(8),
+      ...get(1),
+      ...get(8),
+      ...get(5), ...get(6), ...get(8), ...get(7), ...F32X4_GT, ...BITSELECT,
+      ...get(8), ...get(8), ...F32X4_NE, ...BITSELECT,
+      ...vstore(),
+      ...inc(0, i32(16)), ...inc(1, i32(16)),
+    ])],
+};
+// relu(x0, out1, n4_2) locals i3 zero4:v v5:v: out = x < 0 ? 0 : x (NaN stays NaN)
+const relu: Fn = {
+  name: 'relu', params: 3, locals: [I32, V128, V128],
+  body: [...f32c(0), ...F32X4_SPLAT, ...set(4), ...i32(0), ...set(3),
+    ...loop(3, get(2), i32(1), [
+      ...get(0), ...vload(), ...set(5),
+      ...get(1), ...get(4), ...get(5), ...get(5), ...get(4), ...F32X4_LT, ...BITSELECT, ...vstore(),
+      ...inc(0, i32(16)), ...inc(1, i32(16)),
+    ])],
+};
+
+// col2imRow(cols0, dxb1, offs2, taps3, cbytes4, count5, xstep6) locals w7 t8 ch9 d10
+// for `count` positions: dx[dxb + offs[t] + ch] += cols[...] (cols sequential)
+const col2imRow: Fn = {
+  name: 'col2imRow', params: 7, locals: [I32, I32, I32, I32],
+  body: [...i32(0), ...set(7),
+    ...loop(7, get(5), i32(1), [
+      ...i32(0), ...set(8),
+      ...loop(8, get(3), i32(1), [
+        ...get(1), ...get(2), ...get(8), ...i32(4), ...MUL, ...ADD, ...I32_LOAD, ...ADD, ...set(10),
+        ...i32(0), ...set(9),
+        ...loop(9, get(4), i32(16), [
+          ...get(10), ...get(10), ...vload(), ...get(0), ...vload(), ...F32X4_ADD, ...vstore(),
+          ...inc(10, i32(16)), ...inc(0, i32(16)),
+        ]),
+      ]),
+      ...inc(1, get(6)),
+    ])],
+};
+
+const FNS: Fn[] = [col2imRow, colsum, maxPoolRow, copyRuns, outerAcc,
+  binSame('addSame', F32X4_ADD), binSame('subSame', F32X4_SUB), binSame('mulSame', F32X4_MUL),
+  binRow('addRow', F32X4_ADD), binRow('subRow', F32X4_SUB), binRow('mulRow', F32X4_MUL), step, relu];
 
 function section(id: number, payload: number[]): number[] {
   return [id, ...uleb(payload.length), ...payload];
@@ -211,6 +295,15 @@ export interface Simd {
   maxPoolRow(xb: number, dxDelta: number, gp: number, offs: number, k: number, cbytes: number, count: number, xstep: number): void;
   copyRuns(dst: number, src: number, nOuter: number, outerStride: number, nInner: number, innerStride: number, runLen: number, elemStride: number): void;
   outerAcc(cols: number, dy: number, acc: number, m: number, t: number, cobytes: number, tstride: number): void;
+  addSame(a: number, b: number, out: number, n4: number): void;
+  subSame(a: number, b: number, out: number, n4: number): void;
+  mulSame(a: number, b: number, out: number, n4: number): void;
+  addRow(a: number, b: number, out: number, rows: number, cols4: number): void;
+  subRow(a: number, b: number, out: number, rows: number, cols4: number): void;
+  mulRow(a: number, b: number, out: number, rows: number, cols4: number): void;
+  step(x: number, out: number, n4: number, alphaBits: number): void;
+  relu(x: number, out: number, n4: number): void;
+  col2imRow(cols: number, dxb: number, offs: number, taps: number, cbytes: number, count: number, xstep: number): void;
 }
 
 const cache = new WeakMap<WebAssembly.Memory, Simd | null>();

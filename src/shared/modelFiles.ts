@@ -14,8 +14,8 @@ import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { dirname, isAbsolute, join, normalize, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { loadLayersModel, type LayersModel } from '@tensorflow/tfjs-layers';
-import { ModelError } from '../shared/errors.js';
-import { IMAGE_SIZE, NUM_CLASSES } from '../shared/dataset.js';
+import { ModelError } from './errors.js';
+import { IMAGE_SIZE, NUM_CLASSES } from './dataset.js';
 
 export const MODEL_JSON = 'model.json';
 export const WEIGHTS_BIN = 'weights.bin';
