@@ -91,6 +91,9 @@ const convCases: ConvCase[] = [
   { x: [1, 11, 12, 2], f: [3, 3, 2, 2], s: 3, pad: 'valid' },
   { x: [2, 13, 13, 32], f: [3, 3, 32, 64], s: 1, pad: 'valid' },
   { x: [4, 28, 28, 1], f: [3, 3, 1, 32], s: 1, pad: 'valid' },
+  // Strided with Ci % 4 == 0: the col2im input-gradient route.
+  { x: [2, 9, 9, 4], f: [3, 3, 4, 8], s: 2, pad: 'same' },
+  { x: [1, 10, 11, 8], f: [2, 2, 8, 4], s: 2, pad: 'valid' },
 ];
 
 /** Gradients of sum(conv2d(x, f) * dy) with respect to x and f. */

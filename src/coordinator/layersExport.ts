@@ -13,15 +13,18 @@ const INPUT_SHAPE = [IMAGE_SIZE, IMAGE_SIZE, 1];
 
 export function toLayersModel(plan: ModelPlan, weights: Float32Array): tfl.Sequential {
   const model = tfl.sequential({ name: `pixelsense_${plan.kind}` });
-  const values: tf.Tensor[] = [];
+  // A tfjs-layers model lists all trainable weights (layer by layer) before
+  // all non-trainable ones (batch-norm moving statistics): setWeights wants that order.
+  const trainable: tf.Tensor[] = [];
+  const nonTrainable: tf.Tensor[] = [];
   const param = (i: number | null) => {
     if (i === null) return;
     const p = plan.params[i];
-    if (p) values.push(tf.tensor(weights.slice(p.offset, p.offset + p.size), p.shape as number[]));
+    if (p) trainable.push(tf.tensor(weights.slice(p.offset, p.offset + p.size), p.shape as number[]));
   };
   const state = (i: number) => {
     const s = plan.state[i];
-    if (s) values.push(tf.tensor(weights.slice(plan.paramCount + s.offset, plan.paramCount + s.offset + s.size), s.shape as number[]));
+    if (s) nonTrainable.push(tf.tensor(weights.slice(plan.paramCount + s.offset, plan.paramCount + s.offset + s.size), s.shape as number[]));
   };
   let first = true;
   const input = () => {
@@ -65,6 +68,7 @@ export function toLayersModel(plan: ModelPlan, weights: Float32Array): tfl.Seque
         break;
     }
   }
+  const values = [...trainable, ...nonTrainable];
   model.setWeights(values);
   tf.dispose(values);
   return model;

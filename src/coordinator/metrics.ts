@@ -157,7 +157,7 @@ export class TrainingMetrics {
     );
     this.broadcastDuration = histogram(
       'weight_broadcast_seconds',
-      'Time to send the updated weights to the workers.',
+      'Time to get the updated weights into the workers: the parameter server updates shared memory in place, so this is the slowest worker\'s copy of the weights into fresh tensors at the start of its task.',
       PHASE_BUCKETS,
     );
     this.activeWorkers = gauge('active_workers', 'Worker threads currently alive in the pool.');
@@ -201,6 +201,11 @@ export class TrainingMetrics {
 
   startBroadcast(): () => number {
     return this.timer(this.broadcastDuration);
+  }
+
+  /** Broadcast measured where it happens: each worker times its own weight copy; the step's is the slowest. */
+  observeBroadcast(seconds: number): void {
+    this.broadcastDuration.observe(this.base, seconds);
   }
 
   /** Workers time their own compute (their clock, their thread) and report it with the gradients. */

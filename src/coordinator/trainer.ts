@@ -247,6 +247,7 @@ export class Trainer {
     const accuracy = mbs.reduce((s, m) => s + m.correct, 0) / examples;
     const epoch = Math.floor(step / this.stepsPerEpoch);
     results.forEach((r, worker) => metrics.observeWorkerCompute(worker, r.computeSeconds));
+    metrics.observeBroadcast(Math.max(...results.map((r) => r.weightCopySeconds ?? 0)));
     metrics.recordStep({ examples, loss, accuracy, learningRate: lr, epoch: epoch + 1 });
     metrics.setPoolStats(this.pool.queueSize, this.pool.utilization);
     const computes = results.map((r) => r.computeSeconds);

@@ -2,7 +2,7 @@
  * Conv2DBackpropInput for the wasm backend (stock 4.22 is a 7-deep scalar
  * loop, ~190-240 ms for the CNN's second conv at batch 128).
  *
- * Two routes, both on XNNPACK:
+ * Two routes, both on XNNPACK (see `inputGrad` for the choice):
  *  - `inputGradCol2im` (Ci a multiple of 4, SIMD available): one GEMM
  *    dy[N*OH*OW, Co] x W^T[Co, KH*KW*Ci] gives every position's patch
  *    gradient, then a SIMD col2im adds each patch into dx. Same 2*M*K*Co
@@ -32,11 +32,17 @@ function inputGradInfo(filter: TensorInfo, a: InputGradAttrs): backend_util.Conv
     a.strides, 1, a.pad, a.dimRoundingMode, false, 'channelsLast');
 }
 
-/** Picks the col2im route when it applies, else the flipped-filter conv. */
+/**
+ * Stride 1: the flipped-filter conv (measured equal to col2im for the CNN's
+ * conv2, 24 vs 24 ms: the K=Co GEMM runs slower than the conv's K=9*Co one).
+ * Strided: col2im, since the conv route would convolve a zero-upsampled dy
+ * (stride^2 times the flops).
+ */
 export function inputGrad(args: KernelArgs): TensorInfo {
   const a = args.attrs as unknown as InputGradAttrs;
   const filter = args.inputs.filter as TensorInfo;
-  if (a.dataFormat !== 'NCHW' && (filter.shape[2] ?? 0) % 4 === 0 && simdFor(args.backend) !== undefined) {
+  const strided = typeof a.strides === 'number' ? a.strides > 1 : a.strides.some((v) => v > 1);
+  if (strided && a.dataFormat !== 'NCHW' && (filter.shape[2] ?? 0) % 4 === 0 && simdFor(args.backend) !== undefined) {
     return inputGradCol2im(args);
   }
   return inputGradConv(args);
