@@ -117,3 +117,44 @@ for (const kind of ['ann', 'cnn'] as const) {
     assert.ok((losses.at(-1) as number) < 0.2 * (losses[0] as number), `loss ${losses[0]} -> ${losses.at(-1)}`);
   });
 }
+
+test('batch-norm moving statistics are updated from the global batch mean and variance', () => {
+  const cfg = parseConfig({ model: { kind: 'cnn', batchNorm: true, conv: [{ filters: 4 }], dense: [8], dropout: 0 }, train: { batchSize: 64, microBatchSize: 16 } }, 'test');
+  const plan = planModel(cfg.model);
+  const micro = cutMicroBatches(0, 40, 16); // 16, 16, 8: unequal sizes exercise the weighting
+  const buffers = allocateBuffers(plan, micro.length);
+  const ps = new ParameterServer(plan, cfg, buffers);
+  ps.initialize(2);
+  const params = paramTensors(plan, ps.params);
+  const stats = new Float32Array(buffers.batchStats);
+  for (const mb of micro) {
+    const b = readExamples(dataset.train, rangeIndices(mb.start, mb.count));
+    const g = microBatchGradient(plan, params, b.pixels, b.labels, { labelSmoothing: 0, rng: new Rng(1) });
+    let s = mb.index * plan.stateCount;
+    for (const st of g.batchStats) {
+      stats.set(st, s);
+      s += st.length;
+    }
+  }
+  ps.updateBatchNormState(micro);
+  // Reference: the first batch-norm layer normalises conv1's output; its statistics over all 40 examples.
+  const all = readExamples(dataset.train, rangeIndices(0, 40));
+  const conv = plan.layers[0];
+  assert.ok(conv?.type === 'conv');
+  const { mean, variance } = tf.tidy(() => {
+    const y = tf.conv2d(tf.tensor4d(all.pixels, [40, 28, 28, 1]), params[conv.kernelParam] as tf.Tensor4D, 1, 'valid');
+    const m = tf.moments(y, [0, 1, 2]);
+    return { mean: m.mean.dataSync(), variance: m.variance.dataSync() };
+  });
+  tf.dispose(params);
+  const meanSpec = plan.state[0];
+  const varSpec = plan.state[1];
+  assert.ok(meanSpec && varSpec);
+  const moving = ps.weights.subarray(plan.paramCount);
+  for (let c = 0; c < 4; c++) {
+    const expectMean = 0.01 * (mean[c] as number);
+    const expectVar = 0.99 + 0.01 * (variance[c] as number);
+    assert.ok(Math.abs((moving[meanSpec.offset + c] as number) - expectMean) < 1e-6, `mean ${c}`);
+    assert.ok(Math.abs((moving[varSpec.offset + c] as number) - expectVar) < 1e-6, `variance ${c}`);
+  }
+});

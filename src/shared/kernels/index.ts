@@ -25,8 +25,6 @@ type Impl = (args: KernelArgs) => unknown;
 interface KernelSpec {
   name: string;
   impl: Impl;
-  /** Installed also with `stock: true` (needed for training to work). */
-  essential?: boolean;
 }
 
 const FAST: KernelSpec[] = [
@@ -45,10 +43,14 @@ const FAST: KernelSpec[] = [
 ];
 
 const STOCK_MODE: KernelSpec[] = [
-  { name: 'Conv2DBackpropFilter', impl: filterGradComposed, essential: true },
+  { name: 'Conv2DBackpropFilter', impl: filterGradComposed },
 ];
 
-let installed: { mode: 'fast' | 'stock'; names: string[] } | undefined;
+interface InstallState { mode: 'fast' | 'stock'; names: string[] }
+// Kept on globalThis (like tfjs's own kernel registry) so that a second copy
+// of this module in the same thread cannot wrap our kernels as "stock".
+const STATE_KEY = Symbol.for('pixelsense.wasmKernels');
+const globals = globalThis as unknown as Record<symbol, InstallState | undefined>;
 
 /** Names of the kernels `installWasmKernels()` (fast mode) registers. */
 export function wasmKernelNames(): string[] {
@@ -61,6 +63,7 @@ export function wasmKernelNames(): string[] {
  * since the backend may already have initialised with it).
  */
 export function installWasmKernels(options: { stock?: boolean } = {}): { installed: string[] } {
+  const installed = globals[STATE_KEY];
   if (installed !== undefined) return { installed: [...installed.names] };
   const specs = options.stock === true ? STOCK_MODE : FAST;
   // Stock kernels every route below calls at backend level.
@@ -86,6 +89,6 @@ export function installWasmKernels(options: { stock?: boolean } = {}): { install
     registerKernel(config);
     names.push(spec.name);
   }
-  installed = { mode: options.stock === true ? 'stock' : 'fast', names };
+  globals[STATE_KEY] = { mode: options.stock === true ? 'stock' : 'fast', names };
   return { installed: [...names] };
 }
