@@ -5,6 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 // tfjs-layers registers the gradient functions of every core op.
@@ -202,6 +203,13 @@ test('matMul and its gradients match cpu for every transposeA/transposeB combina
   }
 });
 
+test('a*b^T matches cpu whichever of a or b is the larger operand', async () => {
+  await assertSame('tB routes', () => [
+    tf.matMul(rand([5, 16], 34), rand([64, 16], 35), false, true),
+    tf.matMul(rand([64, 16], 36), rand([5, 16], 37), false, true),
+  ]);
+});
+
 test('batched matMul with transposes and a broadcast batch matches cpu', async () => {
   await assertSame('batched', () => [
     tf.matMul(rand([3, 5, 7], 30), rand([3, 6, 7], 31), false, true),
@@ -255,11 +263,30 @@ test('step and relu match cpu, including NaN, zeros and sizes not a multiple of 
   });
 });
 
-test('relu gradient, clone and same-dtype cast give the same values as cpu', async () => {
+test('the relu gradient on wasm runs the fused kernel', async () => {
+  await tf.setBackend('wasm');
+  const info = await tf.profile(() => tf.grad((a: tf.Tensor) => tf.sum(tf.relu(a)))(rand([8, 8], 90)));
+  await tf.setBackend('cpu');
+  assert.ok(info.kernelNames.includes('PixelSenseReluGrad'), info.kernelNames.join(','));
+  assert.ok(!info.kernelNames.includes('Step'), info.kernelNames.join(','));
+});
+
+test('second derivatives through relu match cpu', async () => {
+  await assertSame('relu second order', () => {
+    const x = tf.concat([rand([21], 91), tf.tensor([0, -0, 1e-30])]);
+    const c = rand([24], 92);
+    return tf.grad((cc: tf.Tensor) => tf.sum(tf.grad((xx: tf.Tensor) => tf.sum(tf.mul(tf.relu(xx), cc)))(x)))(c);
+  });
+});
+
+test('relu gradient (NaN, infinities, sizes not a multiple of 4), clone and same-dtype cast match cpu', async () => {
   await assertSame('relu/clone/cast', () => {
     const x = rand([4, 6, 6, 8], 60);
+    const xn = tf.concat([tf.reshape(x, [-1]), tf.tensor([NaN, 0, -1, 2, 0.5])]);
+    const dn = tf.concat([rand([x.size], 61), tf.tensor([1, Infinity, -Infinity, NaN, -3])]);
     const g = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.relu(a), x)))(x);
-    return [g, tf.clone(x), tf.cast(x, 'float32'), tf.cast(tf.cast(tf.mul(x, 5), 'int32'), 'float32')];
+    const gn = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.relu(a), dn)))(xn);
+    return [g, gn, tf.clone(x), tf.cast(x, 'float32'), tf.cast(tf.cast(tf.mul(x, 5), 'int32'), 'float32')];
   });
 });
 
@@ -323,3 +350,27 @@ for (const kind of ['cnn', 'ann'] as const) {
     await tf.setBackend('cpu');
   });
 }
+
+test('stock mode installs only the composed filter gradient, and a CNN step runs with it', () => {
+  // Kernels are fixed at backend init, so stock mode needs its own process.
+  const index = new URL('../src/shared/kernels/index.js', import.meta.url).href;
+  const fixtures = new URL('../src/shared/kernels/fixtures.js', import.meta.url).href;
+  const script = `
+    import * as tf from '@tensorflow/tfjs-core';
+    import '@tensorflow/tfjs-layers';
+    const { installWasmKernels } = await import(${JSON.stringify(index)});
+    const { makeFixture } = await import(${JSON.stringify(fixtures)});
+    const { installed } = installWasmKernels({ stock: true });
+    await tf.setBackend('wasm');
+    const f = makeFixture('cnn', 4);
+    const before = f.loss();
+    for (let i = 0; i < 3; i++) f.step();
+    console.log(JSON.stringify({ installed, before, after: f.loss() }));`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script],
+    { encoding: 'utf8', cwd: new URL('..', import.meta.url).pathname });
+  assert.equal(r.status, 0, r.stderr);
+  const line = r.stdout.trim().split('\n').pop() ?? '';
+  const res = JSON.parse(line) as { installed: string[]; before: number; after: number };
+  assert.deepEqual(res.installed, ['Conv2DBackpropFilter']);
+  assert.ok(Number.isFinite(res.after) && res.after < res.before, `${res.before} -> ${res.after}`);
+});

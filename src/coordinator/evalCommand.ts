@@ -11,7 +11,8 @@ import type { BackendChoice } from '../shared/backend.js';
 import { evalReport, formatEvalReport } from './classification.js';
 import { Evaluator } from './evaluator.js';
 import { loadFashionMnist } from './fashionMnist.js';
-import { resolveModelJson } from '../shared/modelFiles.js';
+import { loadModelDir } from '../shared/modelFiles.js';
+import { initBackend } from '../shared/backend.js';
 import { allocateBuffers } from './parameterServer.js';
 import { resolveWorkerCount, WorkerPool } from './workerPool.js';
 
@@ -26,8 +27,10 @@ export interface EvalArgs {
 }
 
 export async function runEval(argv: EvalArgs): Promise<number> {
-  // Validates the directory (model.json present, parsable) before any work starts.
-  await resolveModelJson(argv.dir);
+  // Load the model once here first: a missing or malformed model.json, or
+  // weights of the wrong size, is a ModelError (exit 2) before any worker starts.
+  await initBackend((argv.backend ?? 'auto') as BackendChoice, { stockKernels: argv['stock-kernels'] === true });
+  (await loadModelDir(argv.dir)).dispose();
   const split = (argv.split ?? 'test') as SplitName;
   const dataset = await loadFashionMnist({ dataDir: argv['data-dir'], log: (l) => process.stderr.write(`${l}\n`) });
   // Workers evaluate the saved Layers model; the default config only sizes unused buffers.

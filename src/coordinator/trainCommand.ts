@@ -39,7 +39,10 @@ export interface TrainSummary {
 export async function runTrain(argv: TrainArgs): Promise<number> {
   const resumeDir = argv.resume;
   const configFile = resumeDir ? join(resumeDir, 'config.yaml') : (argv.config as string);
-  const cfg = loadConfig(configFile, trainOverrides(argv));
+  // A resume continues to the end of the configured epochs unless --max-steps
+  // says where to stop: the stopping step of the first leg does not carry over.
+  const overrides = { ...trainOverrides(argv), ...(resumeDir ? { 'train.maxSteps': argv['max-steps'] ?? null } : {}) };
+  const cfg = loadConfig(configFile, overrides);
   checkFaultSpec();
   const resume = resumeDir ? latestCheckpoint(resumeDir, configHash(cfg)) : undefined;
   const reporter = createReporter();
@@ -87,8 +90,7 @@ export async function runTrain(argv: TrainArgs): Promise<number> {
   logResolvedConfig(cfg, configFile, log);
   log(`${describePlan(plan)} | backend ${backend} | ${workers} workers | data ${dataset.source} | out ${runDir.path}${resume ? ` | resuming at step ${resume.step}` : ''}`);
   if (resume && cfg.train.maxSteps !== null && resume.step >= cfg.train.maxSteps) {
-    // config.yaml keeps the --max-steps the run was started with; a resume stops there unless told otherwise.
-    log(`the run is already at step ${resume.step}, its train.maxSteps is ${cfg.train.maxSteps}: nothing to train; pass --max-steps N to go further`);
+    log(`the run is already at step ${resume.step} and --max-steps is ${cfg.train.maxSteps}: nothing to train; pass a larger --max-steps, or none to finish the run`);
   }
 
   let stop = false;

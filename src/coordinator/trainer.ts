@@ -161,12 +161,12 @@ export class Trainer {
           break;
         }
       }
+      return await this.finish(stopReason);
     } catch (err) {
-      // A task failed MAX_ATTEMPTS times: keep every completed step on disk, then abort.
+      // A task (training or evaluation) failed MAX_ATTEMPTS times: keep every completed step on disk, then abort.
       if (err instanceof WorkerError) this.checkpointBeforeAbort(err);
       throw err;
     }
-    return this.finish(stopReason);
   }
 
   /**

@@ -175,12 +175,24 @@ function resolveModel(m: Parsed['model']): Config['model'] {
   };
 }
 
+/**
+ * A key as it may appear in a one-line message: ordinary keys as they are,
+ * anything else (newlines, a YAML collection used as a key, ...) JSON-quoted
+ * and cut short, so the error stays one readable line.
+ */
+function showKey(key: PropertyKey): string {
+  const s = String(key);
+  if (/^[A-Za-z0-9_$-]*$/.test(s)) return s;
+  const q = JSON.stringify(s);
+  return q.length > 40 ? `${q.slice(0, 36)}..."` : q;
+}
+
 function describeIssue(issue: z.core.$ZodIssue): { path: string; detail: string } {
-  const base = issue.path.map(String).join('.');
+  const base = issue.path.map(showKey).join('.');
   if (issue.code === 'unrecognized_keys') {
-    const keys = issue.keys;
+    const keys = issue.keys.map(showKey);
     const path = keys.length === 1 ? [base, keys[0]].filter(Boolean).join('.') : base;
-    return { path, detail: `unknown key${keys.length > 1 ? 's' : ''} ${keys.map((k) => `'${k}'`).join(', ')}` };
+    return { path, detail: `unknown key${keys.length > 1 ? 's' : ''} ${keys.map((k) => (k.startsWith('"') ? k : `'${k}'`)).join(', ')}` };
   }
   return { path: base, detail: issue.message };
 }
@@ -245,7 +257,9 @@ export function applyOverrides(raw: Record<string, unknown>, overrides: Override
 export function readConfigYaml(text: string, file: string): Record<string, unknown> {
   let doc: unknown;
   try {
-    doc = parseYaml(text, { prettyErrors: true, uniqueKeys: true });
+    // logLevel 'error': parse errors still throw, but the yaml package's warnings
+    // (odd tags, collection keys) are not printed to stderr; the schema reports what matters.
+    doc = parseYaml(text, { prettyErrors: true, uniqueKeys: true, logLevel: 'error' });
   } catch (err) {
     const msg = err instanceof Error ? err.message.split('\n')[0] ?? err.message : String(err);
     throw new ConfigError(file, '', `YAML does not parse: ${msg}`, { cause: err });

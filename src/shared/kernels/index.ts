@@ -6,6 +6,12 @@
  * Stock kernels we replace are unregistered first and kept, so every fast
  * kernel can fall back to the stock one for cases it does not cover.
  *
+ * Fast mode also replaces the Relu gradient with one that runs the fused
+ * PixelSenseReluGrad kernel on wasm (relu-grad.ts; other backends keep
+ * tfjs-core's formula). Gradients must be registered before this call (e.g.
+ * by importing @tensorflow/tfjs-layers): a later registration of the Relu
+ * gradient silently restores the unfused, equally correct, one.
+ *
  * `installWasmKernels({ stock: true })` installs only what training needs to
  * work at all (a composed Conv2DBackpropFilter at stock speed), so benchmarks
  * can compare against stock.
@@ -18,6 +24,7 @@ import { binaryKernel, cast, identity, reluKernel, stepKernel } from './elementw
 import { batchMatMul } from './matmul.js';
 import { maxPoolGrad } from './pool.js';
 import { sum } from './reduce.js';
+import { installReluGradient, RELU_GRAD } from './relu-grad.js';
 import { rememberStock, type KernelArgs } from './util.js';
 
 type Impl = (args: KernelArgs) => unknown;
@@ -54,7 +61,7 @@ const globals = globalThis as unknown as Record<symbol, InstallState | undefined
 
 /** Names of the kernels `installWasmKernels()` (fast mode) registers. */
 export function wasmKernelNames(): string[] {
-  return FAST.map((k) => k.name);
+  return [...FAST.map((k) => k.name), RELU_GRAD];
 }
 
 /**
@@ -88,6 +95,10 @@ export function installWasmKernels(options: { stock?: boolean } = {}): { install
     if (prev?.setupFunc !== undefined) config.setupFunc = prev.setupFunc;
     registerKernel(config);
     names.push(spec.name);
+  }
+  if (options.stock !== true) {
+    installReluGradient();
+    names.push(RELU_GRAD);
   }
   globals[STATE_KEY] = { mode: options.stock === true ? 'stock' : 'fast', names };
   return { installed: [...names] };

@@ -7,7 +7,9 @@
  * layer's backward pass needs one of each, so here a transposed operand is
  * first materialised with the (C++) Transpose kernel, then the product runs
  * through the stock XNNPACK path. Cost: one copy of the transposed operand
- * (and XNNPACK re-packs it as weights when it is `b`).
+ * (and XNNPACK re-packs it as weights when it is `b`). For a 2-D a*b^T with
+ * a much smaller than b (dx = dy W^T of a wide layer, small batch) the
+ * product is computed as (b a^T)^T, which moves far fewer floats.
  */
 import type { TensorInfo } from '@tensorflow/tfjs-core';
 import { release, runStock, type KernelArgs, type WasmBackend } from './util.js';
@@ -30,6 +32,21 @@ export function batchMatMul(args: KernelArgs): TensorInfo {
   if ((!tA && !tB) || a.dtype !== 'float32' || b.dtype !== 'float32' ||
     a.shape.length < 2 || b.shape.length < 2) {
     return runStock('BatchMatMul', backend, args.inputs, args.attrs);
+  }
+  if (!tA && tB && a.shape.length === 2 && b.shape.length === 2) {
+    // a[M,K] b[N,K]^T. Transposing b costs N*K copies plus XNNPACK's strided
+    // re-pack of N*K weights (~3 ns/float); computing (b a^T)^T instead costs
+    // transposing a (M*K), packing it, and transposing the [N,M] result.
+    const [m, k] = a.shape as [number, number];
+    const n = b.shape[0]!;
+    if (4 * m * k + n * m < 4 * n * k) {
+      const aT = swapLast(a, backend);
+      const outT = runStock('BatchMatMul', backend, { a: b, b: aT }, { transposeA: false, transposeB: false });
+      release(backend, aT);
+      const out = runStock('Transpose', backend, { x: { ...outT, shape: [n, m] } }, { perm: [1, 0] });
+      release(backend, outT);
+      return out;
+    }
   }
   const a2 = tA ? swapLast(a, backend) : a;
   const b2 = tB ? swapLast(b, backend) : b;

@@ -122,7 +122,12 @@ function simdMaxPoolGrad(simd: Simd, backend: WasmBackend, info: backend_util.Co
   const table = backend.makeOutput([2 * k], 'int32');
   const tableBytes = f32Offset(backend, table) * 4;
   const tab = new Int32Array(backend.wasm.HEAPF32.buffer, tableBytes, 2 * k);
-  f32(backend, dxT).fill(0);
+  // Non-overlapping windows: full windows store every element (dy or 0), so
+  // dx needs zeroing only where no full window covers it.
+  const tile = sh >= fh && sw >= fw;
+  const exact = tile && top === 0 && left === 0 && oh * sh === h && ow * sw === w && sh === fh && sw === fw;
+  if (!exact) f32(backend, dxT).fill(0);
+  const row = tile ? simd.maxPoolTile : simd.maxPoolRow;
   const xBytes = f32Offset(backend, input) * 4;
   const dxDelta = f32Offset(backend, dxT) * 4 - xBytes;
   const gBytes = f32Offset(backend, dy) * 4;
@@ -140,7 +145,7 @@ function simdMaxPoolGrad(simd: Simd, backend: WasmBackend, info: backend_util.Co
       const xa = rowFull ? xaFull : 0;
       const xb = rowFull ? Math.max(xaFull, xbFull) : 0;
       if (xb > xa) {
-        simd.maxPoolRow(ib + (y0 * w + xa * sw - left) * cb, dxDelta, gp + xa * cb, tableBytes, k, cb, xb - xa, sw * cb);
+        row(ib + (y0 * w + xa * sw - left) * cb, dxDelta, gp + xa * cb, tableBytes, k, cb, xb - xa, sw * cb);
       }
       for (let xo = 0; xo < ow; xo++) {
         if (xo === xa && xb > xa) { xo = xb - 1; continue; }

@@ -3,7 +3,7 @@
  * heap (imported memory), for memory-bound loops where V8's JIT on typed
  * arrays manages ~1 ns/element and 128-bit SIMD does 4-10x better.
  *
- * No toolchain is needed: the module is encoded below (~1.5 KB) and
+ * No toolchain is needed: the module is encoded here with wasm-asm.ts (~2.7 KB) and
  * instantiated synchronously once per backend memory. The backend's memory
  * is Module.asm.memory (emscripten's export); if it is missing, or the
  * engine lacks SIMD, `simdFor()` returns undefined and every caller keeps
@@ -20,6 +20,9 @@
  *                                         first strict max per lane from
  *                                         -Infinity (cpu semantics); adds dy
  *                                         at dx = x address + dxDelta
+ *  maxPoolTile(...)                       as maxPoolRow for non-overlapping
+ *                                         windows: stores dy or 0 to every
+ *                                         window element (no zero-fill)
  *  copyRuns(dst, src, nOuter, outerStride, nInner, innerStride, runLen, elemStride)
  *                                         dst (contiguous f32) <- runs of
  *                                         runLen elements, strided gathers
@@ -32,11 +35,22 @@
  *                                         out[r][c] = a[r][c] op b[c]
  *  step(x, out, n4, alphaBits)            x > 0 ? 1 : alpha (NaN -> NaN)
  *  relu(x, out, n4)                       x < 0 ? 0 : x (NaN -> NaN)
+ *  reluGrad(dy, x, out, n4)               dy * step(x) (step: 1, 0 or NaN)
+ *  copyRunsOver(dst, src, nOuter, outerStride, nInner, innerStride, runLen)
+ *                                         copyRuns for contiguous runs, whole
+ *                                         vectors only (writes up to 3 floats
+ *                                         past the end: caller leaves slack)
  *  col2imRow(cols, dxb, offs, taps, cbytes, count, xstep)
  *                                         for `count` positions xstep bytes
  *                                         apart: dx[dxb + offs[t]] += the
  *                                         next cbytes of cols, per tap t
  */
+import {
+  ADD, BITSELECT, F32_ADD, F32_LOAD, F32_STORE, F32X4_ADD, F32X4_GT, F32X4_LT, F32X4_MUL, F32X4_NE, F32X4_SPLAT,
+  F32X4_SUB, F64X2_ADD, F64X2_PROMOTE_LOW, HIGH_TO_LOW, I32, I32_LOAD, I32X4_EQ, I32X4_SPLAT, MUL, NE, V128,
+  GE_S, encodeModule, f32c, f32x4Lane, get, i32, i32x4Lane, inc, loop, set, vload, vstore, type Fn,
+} from './wasm-asm.js';
+
 // The project compiles with lib ES2022 only (no DOM), which has no
 // WebAssembly typings: declare the three classes used here.
 declare namespace WebAssembly {
@@ -44,57 +58,6 @@ declare namespace WebAssembly {
   class Module { constructor(bytes: Uint8Array) }
   class Instance { constructor(module: Module, imports: object); readonly exports: object }
 }
-
-const I32 = 0x7f;
-const V128 = 0x7b;
-
-function uleb(n: number): number[] {
-  const out: number[] = [];
-  let v = n >>> 0;
-  do {
-    let b = v & 0x7f;
-    v >>>= 7;
-    if (v !== 0) b |= 0x80;
-    out.push(b);
-  } while (v !== 0);
-  return out;
-}
-
-function sleb(n: number): number[] {
-  const out: number[] = [];
-  let v = n | 0;
-  for (;;) {
-    const b = v & 0x7f;
-    v >>= 7;
-    if ((v === 0 && (b & 0x40) === 0) || (v === -1 && (b & 0x40) !== 0)) { out.push(b); return out; }
-    out.push(b | 0x80);
-  }
-}
-
-const simd = (code: number, ...imm: number[]): number[] => [0xfd, ...uleb(code), ...imm];
-// Instruction helpers (subset). Memory immediates: align (log2), offset.
-const get = (i: number): number[] => [0x20, ...uleb(i)];
-const set = (i: number): number[] => [0x21, ...uleb(i)];
-const i32 = (v: number): number[] => [0x41, ...sleb(v)];
-const f32c = (v: number): number[] => [0x43, ...new Uint8Array(new Float32Array([v]).buffer)];
-const ADD = [0x6a], MUL = [0x6c], GE_S = [0x4e], NE = [0x47];
-const I32_LOAD = [0x28, 2, 0], F32_LOAD = [0x2a, 2, 0], F32_STORE = [0x38, 2, 0], F32_ADD = [0x92];
-const vload = (off = 0): number[] => simd(0x00, 0, ...uleb(off));
-const vstore = (off = 0): number[] => simd(0x0b, 0, ...uleb(off));
-const F32X4_SPLAT = simd(0x13), I32X4_SPLAT = simd(0x11), F32X4_GT = simd(0x44), BITSELECT = simd(0x52);
-const F32X4_ADD = simd(0xe4), F32X4_MUL = simd(0xe6), F64X2_ADD = simd(0xf0), F64X2_PROMOTE_LOW = simd(0x5f);
-const HIGH_TO_LOW = simd(0x0d, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
-const i32x4Lane = (l: number): number[] => simd(0x1b, l);
-const f32x4Lane = (l: number): number[] => simd(0x1f, l);
-const inc = (local: number, by: number[]): number[] => [...get(local), ...by, ...ADD, ...set(local)];
-
-/** `while (counter < limit) { body; counter += step }` as block/loop. */
-function loop(counter: number, limit: number[], step: number[], body: number[]): number[] {
-  return [0x02, 0x40, 0x03, 0x40, ...get(counter), ...limit, ...GE_S, 0x0d, 1,
-    ...body, ...inc(counter, step), 0x0c, 0, 0x0b, 0x0b];
-}
-
-interface Fn { name: string; params: number; locals: number[]; body: number[] }
 
 // colsum(src0, rows1, chunks2, acc3) locals r4 j5 a6 v7:v128
 const colsum: Fn = {
@@ -122,27 +85,44 @@ for (let l = 0; l < 4; l++) {
     ...get(11), ...get(11), ...F32_LOAD, ...get(17), ...f32x4Lane(l), ...F32_ADD, ...F32_STORE,
     0x0b);
 }
-const maxPoolRow: Fn = {
-  name: 'maxPoolRow', params: 8, locals: [I32, I32, I32, I32, I32, V128, V128, V128, V128, V128],
-  body: [...i32(0), ...set(8),
-    ...loop(8, get(6), i32(1), [
-      ...i32(0), ...set(9),
-      ...loop(9, get(5), i32(16), [
-        ...f32c(-Infinity), ...F32X4_SPLAT, ...set(13), ...i32(-1), ...I32X4_SPLAT, ...set(14),
-        ...i32(0), ...set(10),
-        ...loop(10, get(4), i32(1), [
-          ...get(3), ...get(10), ...i32(4), ...MUL, ...ADD, ...I32_LOAD, ...get(9), ...ADD, ...set(11),
-          ...get(0), ...get(11), ...ADD, ...vload(), ...set(15),
-          ...get(15), ...get(13), ...F32X4_GT, ...set(16),
-          ...get(15), ...get(13), ...get(16), ...BITSELECT, ...set(13),
-          ...get(11), ...I32X4_SPLAT, ...get(14), ...get(16), ...BITSELECT, ...set(14),
+// tile = true: windows do not overlap, so instead of adding dy at the argmax
+// lane by lane, every window element is stored: dy where it is the argmax,
+// 0 elsewhere (local 18 holds the zero vector). No zero-fill of dx needed
+// where windows tile the input.
+const tileStores: number[] = [
+  ...i32(0), ...set(10),
+  ...loop(10, get(4), i32(1), [
+    ...get(3), ...get(10), ...i32(4), ...MUL, ...ADD, ...I32_LOAD, ...get(9), ...ADD, ...set(11),
+    ...get(0), ...get(1), ...ADD, ...get(11), ...ADD,
+    ...get(17), ...get(18), ...get(14), ...get(11), ...I32X4_SPLAT, ...I32X4_EQ, ...BITSELECT, ...vstore(),
+  ]),
+];
+function maxPoolFn(name: string, tile: boolean): Fn {
+  return {
+    name, params: 8,
+    locals: [I32, I32, I32, I32, I32, V128, V128, V128, V128, V128, ...(tile ? [V128] : [])],
+    body: [...(tile ? [...f32c(0), ...F32X4_SPLAT, ...set(18)] : []), ...i32(0), ...set(8),
+      ...loop(8, get(6), i32(1), [
+        ...i32(0), ...set(9),
+        ...loop(9, get(5), i32(16), [
+          ...f32c(-Infinity), ...F32X4_SPLAT, ...set(13), ...i32(-1), ...I32X4_SPLAT, ...set(14),
+          ...i32(0), ...set(10),
+          ...loop(10, get(4), i32(1), [
+            ...get(3), ...get(10), ...i32(4), ...MUL, ...ADD, ...I32_LOAD, ...get(9), ...ADD, ...set(11),
+            ...get(0), ...get(11), ...ADD, ...vload(), ...set(15),
+            ...get(15), ...get(13), ...F32X4_GT, ...set(16),
+            ...get(15), ...get(13), ...get(16), ...BITSELECT, ...set(13),
+            ...get(11), ...I32X4_SPLAT, ...get(14), ...get(16), ...BITSELECT, ...set(14),
+          ]),
+          ...get(2), ...get(9), ...ADD, ...vload(), ...set(17),
+          ...(tile ? tileStores : lanes),
         ]),
-        ...get(2), ...get(9), ...ADD, ...vload(), ...set(17),
-        ...lanes,
-      ]),
-      ...inc(0, get(7)), ...inc(2, get(5)),
-    ])],
-};
+        ...inc(0, get(7)), ...inc(2, get(5)),
+      ])],
+  };
+}
+const maxPoolRow = maxPoolFn('maxPoolRow', false);
+const maxPoolTile = maxPoolFn('maxPoolTile', true);
 
 // copyRuns(dst0, src1, nOuter2, outerStride3, nInner4, innerStride5, runLen6, elemStride7)
 // locals a8 b9 e10 s11
@@ -215,7 +195,6 @@ function binRow(name: string, op: number[]): Fn {
       ])],
   };
 }
-const F32X4_SUB = simd(0xe5), F32X4_NE = simd(0x42), F32X4_LT = simd(0x43);
 // step(x0, out1, n4_2, alphaBits3) locals i4 one5:v al6:v zero7:v v8:v
 // out = x > 0 ? 1 : alpha, NaN stays NaN (as the cpu backend).
 const step: Fn = {
@@ -262,33 +241,45 @@ const col2imRow: Fn = {
     ])],
 };
 
-const FNS: Fn[] = [col2imRow, colsum, maxPoolRow, copyRuns, outerAcc,
+// copyRunsOver(dst0, src1, nOuter2, outerStride3, nInner4, innerStride5, runLen6)
+// locals a7 b8 e9 s10 d11. Contiguous runs copied as whole f32x4 vectors: up
+// to 3 floats past each run are read and written; the next run overwrites
+// them, so the caller needs 3 floats of slack after dst (and readable src).
+const copyRunsOver: Fn = {
+  name: 'copyRunsOver', params: 7, locals: [I32, I32, I32, I32, I32],
+  body: [...i32(0), ...set(7),
+    ...loop(7, get(2), i32(1), [
+      ...i32(0), ...set(8),
+      ...loop(8, get(4), i32(1), [
+        ...get(1), ...get(7), ...get(3), ...MUL, ...ADD, ...get(8), ...get(5), ...MUL, ...ADD, ...set(10),
+        ...get(0), ...set(11), ...i32(0), ...set(9),
+        ...loop(9, get(6), i32(4), [
+          ...get(11), ...get(10), ...vload(), ...vstore(),
+          ...inc(11, i32(16)), ...inc(10, i32(16)),
+        ]),
+        ...inc(0, [...get(6), ...i32(4), ...MUL]),
+      ]),
+    ])],
+};
+
+// reluGrad(dy0, x1, out2, n4_3) locals i4 one5:v zero6:v v7:v
+// out = dy * step(x) exactly as mul(dy, step(x)): step is 1 / 0 / NaN.
+const reluGrad: Fn = {
+  name: 'reluGrad', params: 4, locals: [I32, V128, V128, V128],
+  body: [...f32c(1), ...F32X4_SPLAT, ...set(5), ...f32c(0), ...F32X4_SPLAT, ...set(6), ...i32(0), ...set(4),
+    ...loop(4, get(3), i32(1), [
+      ...get(1), ...vload(), ...set(7),
+      ...get(2), ...get(0), ...vload(),
+      ...get(7), ...get(5), ...get(6), ...get(7), ...get(6), ...F32X4_GT, ...BITSELECT,
+      ...get(7), ...get(7), ...F32X4_NE, ...BITSELECT,
+      ...F32X4_MUL, ...vstore(),
+      ...inc(0, i32(16)), ...inc(1, i32(16)), ...inc(2, i32(16)),
+    ])],
+};
+
+const FNS: Fn[] = [maxPoolTile, reluGrad, copyRunsOver, col2imRow, colsum, maxPoolRow, copyRuns, outerAcc,
   binSame('addSame', F32X4_ADD), binSame('subSame', F32X4_SUB), binSame('mulSame', F32X4_MUL),
   binRow('addRow', F32X4_ADD), binRow('subRow', F32X4_SUB), binRow('mulRow', F32X4_MUL), step, relu];
-
-function section(id: number, payload: number[]): number[] {
-  return [id, ...uleb(payload.length), ...payload];
-}
-
-function vec(items: number[][]): number[] {
-  return [...uleb(items.length), ...items.flat()];
-}
-
-function encodeModule(): Uint8Array {
-  const name = (s: string): number[] => [...uleb(s.length), ...new TextEncoder().encode(s)];
-  const types = vec(FNS.map((f) => [0x60, ...vec(Array.from({ length: f.params }, () => [I32])), 0]));
-  const imports = vec([[...name('env'), ...name('memory'), 0x02, 0x00, 0x01]]);
-  const funcs = vec(FNS.map((_, i) => uleb(i)));
-  const exports = vec(FNS.map((f, i) => [...name(f.name), 0x00, ...uleb(i)]));
-  const bodies = vec(FNS.map((f) => {
-    const locals = vec(f.locals.map((t) => [1, t]));
-    const body = [...locals, ...f.body, 0x0b];
-    return [...uleb(body.length), ...body];
-  }));
-  return new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, types), ...section(2, imports), ...section(3, funcs),
-    ...section(7, exports), ...section(10, bodies)]);
-}
 
 export interface Simd {
   colsum(src: number, rows: number, chunks: number, acc: number): void;
@@ -304,6 +295,9 @@ export interface Simd {
   step(x: number, out: number, n4: number, alphaBits: number): void;
   relu(x: number, out: number, n4: number): void;
   col2imRow(cols: number, dxb: number, offs: number, taps: number, cbytes: number, count: number, xstep: number): void;
+  copyRunsOver(dst: number, src: number, nOuter: number, outerStride: number, nInner: number, innerStride: number, runLen: number): void;
+  reluGrad(dy: number, x: number, out: number, n4: number): void;
+  maxPoolTile(xb: number, dxDelta: number, gp: number, offs: number, k: number, cbytes: number, count: number, xstep: number): void;
 }
 
 const cache = new WeakMap<WebAssembly.Memory, Simd | null>();
@@ -321,7 +315,7 @@ export function simdFor(backend: unknown): Simd | undefined {
   let inst = cache.get(memory);
   if (inst === undefined) {
     try {
-      if (compiled === undefined) compiled = new WebAssembly.Module(encodeModule());
+      if (compiled === undefined) compiled = new WebAssembly.Module(encodeModule(FNS));
       inst = compiled === null ? null
         : new WebAssembly.Instance(compiled, { env: { memory } }).exports as unknown as Simd;
     } catch {

@@ -40,10 +40,6 @@ export function rememberStock(config: KernelConfig): void {
   if (!stock.has(config.kernelName)) stock.set(config.kernelName, config);
 }
 
-export function stockKernel(name: string): KernelConfig | undefined {
-  return stock.get(name);
-}
-
 /** Calls a stock wasm kernel at backend level; the caller owns the result. */
 export function runStock(
   name: string,
@@ -78,28 +74,8 @@ export function release(backend: WasmBackend, ...ts: TensorInfo[]): void {
   for (const t of ts) backend.disposeData(t.dataId);
 }
 
-/**
- * A reshaped alias of `t` sharing its data (no copy, no new data id). Only
- * valid while `t` lives; never dispose the alias itself.
- */
-export function alias(t: TensorInfo, shape: number[]): TensorInfo {
-  return { dataId: t.dataId, shape, dtype: t.dtype };
-}
-
 export function size(shape: readonly number[]): number {
   let n = 1;
   for (const d of shape) n *= d;
   return n;
-}
-
-export function pair(v: number | readonly number[]): [number, number] {
-  if (typeof v === 'number') return [v, v];
-  return [v[0] ?? 1, v[1] ?? v[0] ?? 1];
-}
-
-/** Allocates a float32 output filled with zeros. */
-export function zeros(backend: WasmBackend, shape: number[]): TensorInfo {
-  const out = backend.makeOutput(shape, 'float32');
-  f32(backend, out).fill(0);
-  return out;
 }
