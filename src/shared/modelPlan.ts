@@ -68,7 +68,8 @@ export interface ModelPlan {
 }
 
 export const BATCH_NORM_EPSILON = 1e-3;
-export const BATCH_NORM_MOMENTUM = 0.99;
+/** Keras-style momentum of the moving statistics; 0.9 (PyTorch's 0.1) settles within a few hundred steps. */
+export const BATCH_NORM_MOMENTUM = 0.9;
 
 export function planModel(model: Config['model']): ModelPlan {
   const layers: Layer[] = [];
