@@ -158,3 +158,32 @@ test('batch-norm moving statistics are updated from the global batch mean and va
     assert.ok(Math.abs((moving[varSpec.offset + c] as number) - expectVar) < 1e-6, `variance ${c}`);
   }
 });
+
+test('the closed-form batch-norm gradient equals autodiff through moments and batchNorm', async () => {
+  const { batchNormTraining } = await import('../src/worker/batchNorm.js');
+  for (const [shape, axes] of [
+    [[6, 5, 4, 3], [0, 1, 2]],
+    [[7, 9], [0]],
+  ] as [number[], number[]][]) {
+    const c = shape[shape.length - 1] as number;
+    const x = tf.randomNormal(shape, 0.5, 2, 'float32', 1);
+    const gamma = tf.randomUniform([c], 0.5, 1.5, 'float32', 2);
+    const beta = tf.randomNormal([c], 0, 1, 'float32', 3);
+    const w = tf.randomNormal(shape, 0, 1, 'float32', 4); // a non-uniform upstream gradient
+    const reference = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
+      const { mean, variance } = tf.moments(a, axes);
+      return tf.sum(tf.mul(tf.batchNorm(a, mean, variance, b, g, 1e-3), w));
+    };
+    const stats: tf.Tensor1D[] = [];
+    const fused = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(batchNormTraining(a, g, b, axes, 1e-3, stats), w));
+    const ref = tf.grads(reference)([x, gamma, beta]);
+    const ours = tf.grads(fused)([x, gamma, beta]);
+    ref.forEach((r, i) => {
+      const diff = tf.max(tf.abs(tf.sub(r, ours[i] as tf.Tensor))).dataSync()[0] as number;
+      assert.ok(diff < 1e-4, `shape ${shape} input ${i}: maxdiff ${diff}`);
+    });
+    const { mean } = tf.moments(x, axes);
+    assert.ok((tf.max(tf.abs(tf.sub(mean, stats[0] as tf.Tensor))).dataSync()[0] as number) < 1e-6, 'batch mean handed back');
+    tf.dispose([x, gamma, beta, w, ...ref, ...ours, ...stats, mean]);
+  }
+});

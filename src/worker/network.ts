@@ -11,6 +11,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { NUM_CLASSES, IMAGE_SIZE } from '../shared/dataset.js';
 import { BATCH_NORM_EPSILON, type ModelPlan } from '../shared/modelPlan.js';
 import { Rng } from '../shared/rng.js';
+import { batchNormTraining } from './batchNorm.js';
 
 export interface ForwardOptions {
   readonly training: boolean;
@@ -49,19 +50,13 @@ export function forward(plan: ModelPlan, params: readonly tf.Tensor[], x: tf.Ten
         break;
       }
       case 'batchNorm': {
-        const axes = layer.spatial ? [0, 1, 2] : [0];
-        let mean: tf.Tensor;
-        let variance: tf.Tensor;
         if (opts.training) {
-          ({ mean, variance } = tf.moments(h, axes));
-          // Kept past the gradient's tidy scope; the caller reads and disposes them.
-          batchStats.push(tf.keep(mean as tf.Tensor1D), tf.keep(variance as tf.Tensor1D));
+          // Batch statistics; they also leave through batchStats for the parameter server's moving averages.
+          h = batchNormTraining(h, p(layer.gammaParam), p(layer.betaParam), layer.spatial ? [0, 1, 2] : [0], BATCH_NORM_EPSILON, batchStats);
         } else {
           const state = opts.state ?? [];
-          mean = state[layer.meanState] as tf.Tensor;
-          variance = state[layer.varianceState] as tf.Tensor;
+          h = tf.batchNorm(h, state[layer.meanState] as tf.Tensor, state[layer.varianceState] as tf.Tensor, p(layer.betaParam), p(layer.gammaParam), BATCH_NORM_EPSILON);
         }
-        h = tf.batchNorm(h, mean, variance, p(layer.betaParam), p(layer.gammaParam), BATCH_NORM_EPSILON);
         break;
       }
       case 'relu':
