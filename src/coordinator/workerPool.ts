@@ -4,7 +4,7 @@
  * MAX_ATTEMPTS times; every failure is reported so it can be counted.
  */
 import { availableParallelism } from 'node:os';
-import { Piscina } from 'piscina';
+import { move, Piscina } from 'piscina';
 import { WorkerError } from '../shared/errors.js';
 import { decodeResult, encode, type TaskMessage, type TaskResult, type WorkerInit } from '../shared/messages.js';
 
@@ -46,7 +46,7 @@ export class WorkerPool {
       maxQueue: 'auto',
     });
     const warm = await Promise.all(
-      Array.from({ length: opts.workers }, async () => decodeResult(await piscina.run(encode({ kind: 'warmup' })))),
+      Array.from({ length: opts.workers }, async () => decodeResult(await piscina.run(move(encode({ kind: 'warmup' }))))),
     );
     const first = warm[0];
     const backend = first && first.kind === 'warmup' ? first.backend : 'unknown';
@@ -59,7 +59,7 @@ export class WorkerPool {
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const message = task.kind === 'train' ? { ...task, attempt } : task;
       try {
-        return decodeResult(await this.piscina.run(encode(message)));
+        return decodeResult(await this.piscina.run(move(encode(message))));
       } catch (err) {
         if (this.closing) throw err;
         lastError = err;

@@ -10,7 +10,7 @@
 import { getHeapStatistics } from 'node:v8';
 import { threadId } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
-import { workerData } from 'piscina';
+import { move, workerData } from 'piscina';
 import { initBackend } from '../shared/backend.js';
 import { NUM_CLASSES } from '../shared/dataset.js';
 import { decodeTask, encode, type Encoded, type MicroBatchResult, type TaskMessage, type TaskResult, type WorkerInit, type WorkerMemory } from '../shared/messages.js';
@@ -128,5 +128,5 @@ export default async function run(bytes: Encoded): Promise<Encoded> {
       result = await evaluate(task);
       break;
   }
-  return encode(result);
+  return move(encode(result)) as unknown as Encoded;
 }
