@@ -88,7 +88,7 @@ export class Trainer {
   private readonly stepsPerEpoch: number;
   private readonly totalSteps: number;
   private readonly lastStep: number;
-  /** Step cadence of extra evaluations: eval.everySteps, or 4 per epoch when chasing a target accuracy. */
+  /** Step cadence of extra evaluations (eval.everySteps); 0 = none. */
   private readonly evalEverySteps: number;
   private orderEpoch = -1;
   private step = 0;
@@ -113,8 +113,7 @@ export class Trainer {
     this.stepsPerEpoch = Math.ceil(dataset.train.count / cfg.train.batchSize);
     this.totalSteps = cfg.train.epochs * this.stepsPerEpoch;
     this.lastStep = Math.min(this.totalSteps, cfg.train.maxSteps ?? Infinity);
-    this.evalEverySteps =
-      cfg.eval.everySteps > 0 ? cfg.eval.everySteps : cfg.train.targetAccuracy !== null ? Math.max(1, Math.round(this.stepsPerEpoch / 4)) : 0;
+    this.evalEverySteps = cfg.eval.everySteps;
   }
 
   /** Allocate shared memory, initialise (or restore) the weights, start the pool. */
@@ -264,7 +263,8 @@ export class Trainer {
     const epoch = Math.ceil(this.step / this.stepsPerEpoch);
     const due =
       (epochEnd && (epoch % cfg.eval.everyEpochs === 0 || this.step === this.lastStep)) ||
-      (this.evalEverySteps > 0 && this.step % this.evalEverySteps === 0);
+      (this.evalEverySteps > 0 && this.step % this.evalEverySteps === 0) ||
+      (cfg.train.targetAccuracy !== null && this.evalEverySteps === 0 && this.atQuarterEpoch());
     if (!due) return false;
     const report = await this.evaluate();
     const target = cfg.train.targetAccuracy;
@@ -275,6 +275,16 @@ export class Trainer {
       return true;
     }
     return false;
+  }
+
+  /**
+   * Chasing --target-accuracy without an explicit eval.everySteps: evaluate at
+   * every quarter epoch (steps round(k * stepsPerEpoch / 4)), which includes
+   * the epoch ends, so the time to target is resolved to ~1/4 epoch.
+   */
+  private atQuarterEpoch(): boolean {
+    const k = Math.round((this.step * 4) / this.stepsPerEpoch);
+    return Math.round((k * this.stepsPerEpoch) / 4) === this.step;
   }
 
   private lastEval: EvalReport | null = null;
