@@ -47,12 +47,19 @@ export interface BenchArgs {
 const CONFIG_LABEL = '<pixelsense bench>';
 const CHART = 'bench-scaling';
 
+/**
+ * Micro-batch size per model, as in the shipped configs (configs/ann.yaml,
+ * configs/cnn.yaml): the ANN's step is so small that per-op overhead favours
+ * fewer, larger micro-batches.
+ */
+export const BENCH_MICRO_BATCH: Readonly<Record<ModelKind, number>> = { ann: 64, cnn: 32 };
+
 /** The config a bench run trains with: the model's defaults, metrics off, evaluation never due within the run. */
 export function benchConfig(kind: ModelKind, o: { batchSize: number; steps: number; warmup: number; workers: number; backend: BackendChoice; stockKernels: boolean }): Config {
   return parseConfig(
     {
       model: { kind },
-      train: { batchSize: o.batchSize, microBatchSize: Math.min(32, o.batchSize), maxSteps: o.warmup + o.steps, epochs: 1 },
+      train: { batchSize: o.batchSize, microBatchSize: Math.min(BENCH_MICRO_BATCH[kind], o.batchSize), maxSteps: o.warmup + o.steps, epochs: 1 },
       runtime: { workers: o.workers, backend: o.backend, stockKernels: o.stockKernels },
       metrics: { enabled: false },
     },
