@@ -19,10 +19,11 @@ await initBackend('wasm');
 const variants: Record<string, Record<string, unknown>> = {
   ann: { kind: 'ann' },
   cnn: { kind: 'cnn' },
-  'cnn with batch norm, same padding, stride 2 and global average pooling': {
+  'cnn with batch norm, conv dropout, same padding, stride 2 and global average pooling': {
     kind: 'cnn',
     batchNorm: true,
     globalAvgPool: true,
+    convDropout: 0.2,
     conv: [{ filters: 8, padding: 'same', stride: 2, pool: 0 }, { filters: 16, pool: 2 }],
     dense: [24],
   },

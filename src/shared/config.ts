@@ -35,6 +35,8 @@ const model = z.strictObject({
   dense: z.array(int(1, 8192)).max(8).optional(),
   /** Dropout rate after each hidden dense layer. Default: ann 0, cnn 0.3. */
   dropout: num(0, 0.95).optional(),
+  /** CNN only: dropout rate after each conv block (after its pooling); 0 = none. */
+  convDropout: num(0, 0.95).default(0),
   /** Batch normalisation after every conv and hidden dense layer (statistics owned by the parameter server). */
   batchNorm: z.boolean().default(false),
   /** CNN only: global average pooling instead of flatten before the dense layers. */
@@ -213,6 +215,9 @@ export function parseConfig(raw: unknown, file: string): Config {
 }
 
 function checkCrossFields(cfg: Config, file: string): void {
+  if (cfg.model.kind === 'ann' && cfg.model.convDropout > 0) {
+    throw new ConfigError(file, 'model.convDropout', "applies to kind 'cnn' only");
+  }
   if (cfg.model.kind === 'ann' && cfg.model.globalAvgPool) {
     throw new ConfigError(file, 'model.globalAvgPool', "applies to kind 'cnn' only");
   }

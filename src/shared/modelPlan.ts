@@ -51,7 +51,14 @@ export type Layer =
   | { type: 'flatten'; name: string }
   | { type: 'globalAvgPool'; name: string }
   | { type: 'dense'; name: string; units: number; kernelParam: number; biasParam: number; logits: boolean }
-  | { type: 'dropout'; name: string; rate: number; units: number; dropoutIndex: number };
+  | {
+      type: 'dropout';
+      name: string;
+      rate: number;
+      /** Shape of one example's activations here ([units] after a dense layer, [h, w, c] after a conv block). */
+      shape: number[];
+      dropoutIndex: number;
+    };
 
 export interface ModelPlan {
   readonly kind: 'ann' | 'cnn';
@@ -130,6 +137,9 @@ export function planModel(model: Config['model']): ModelPlan {
       h = Math.floor(h / block.pool);
       w = Math.floor(w / block.pool);
     }
+    if (model.convDropout > 0) {
+      layers.push({ type: 'dropout', name: `dropout_conv${i + 1}`, rate: model.convDropout, shape: [h, w, channels], dropoutIndex: dropouts++ });
+    }
   });
 
   let features: number;
@@ -148,7 +158,7 @@ export function planModel(model: Config['model']): ModelPlan {
     layers.push({ type: 'dense', name, units, kernelParam, biasParam, logits: false });
     if (model.batchNorm) addBatchNorm(`bn_dense${i + 1}`, units, false);
     layers.push({ type: 'relu', name: `relu_dense${i + 1}` });
-    if (model.dropout > 0) layers.push({ type: 'dropout', name: `dropout${i + 1}`, rate: model.dropout, units, dropoutIndex: dropouts++ });
+    if (model.dropout > 0) layers.push({ type: 'dropout', name: `dropout${i + 1}`, rate: model.dropout, shape: [units], dropoutIndex: dropouts++ });
     features = units;
   });
 

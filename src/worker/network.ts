@@ -15,7 +15,7 @@ import { batchNormTraining } from './batchNorm.js';
 
 export interface ForwardOptions {
   readonly training: boolean;
-  /** One mask per dropout layer ([n, units], values 0 or 1/(1-rate)); training only. */
+  /** One mask per dropout layer ([n, ...activation shape], values 0 or 1/(1-rate)); training only. */
   readonly dropoutMasks?: readonly tf.Tensor[];
   /** Batch-norm moving statistics (plan.state order); inference only. */
   readonly state?: readonly tf.Tensor[];
@@ -94,9 +94,9 @@ export function dropoutMasks(plan: ModelPlan, count: number, rng: Rng): tf.Tenso
   for (const layer of plan.layers) {
     if (layer.type !== 'dropout') continue;
     const keep = 1 - layer.rate;
-    const values = new Float32Array(count * layer.units);
+    const values = new Float32Array(count * layer.shape.reduce((a, b) => a * b, 1));
     for (let i = 0; i < values.length; i++) values[i] = rng.next() < keep ? 1 / keep : 0;
-    masks.push(tf.tensor2d(values, [count, layer.units]));
+    masks.push(tf.tensor(values, [count, ...layer.shape]));
   }
   return masks;
 }
