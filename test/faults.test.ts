@@ -7,38 +7,16 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { runCli, type Run } from './support/cli.js';
 
-const CLI = fileURLToPath(new URL('../src/coordinator/cli.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'pixelsense-faults-'));
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(args: string[], fault?: string): Promise<Run> {
-  const env = { ...process.env };
-  delete env['PIXELSENSE_FAULT'];
-  if (fault !== undefined) env['PIXELSENSE_FAULT'] = fault;
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const cli = (args: string[], fault?: string): Promise<Run> => runCli(args, fault === undefined ? {} : { fault });
 
 const weightsDigest = (runDir: string): string => createHash('sha256').update(readFileSync(join(runDir, 'model', 'weights.bin'))).digest('hex');
 

@@ -8,40 +8,18 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { latestCheckpoint } from '../src/coordinator/checkpoint.js';
 import { configHash, loadConfig } from '../src/shared/config.js';
+import { runCli, sha256, type Run } from './support/cli.js';
 
-const CLI = fileURLToPath(new URL('../src/coordinator/cli.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'pixelsense-invariance-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+const cli = (args: string[]): Promise<Run> => runCli(args);
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function cli(args: string[]): Promise<Run> {
-  const env = { ...process.env };
-  delete env['PIXELSENSE_FAULT'];
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 
 // A small CNN with every source of in-step randomness switched on: dropout,
 // translation, flips, random erasing; batch norm, whose moving statistics the

@@ -8,42 +8,18 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { listCheckpoints, readCheckpoint } from '../src/coordinator/checkpoint.js';
 import { configHash, loadConfig } from '../src/shared/config.js';
 import { planModel } from '../src/shared/modelPlan.js';
+import { runCli, sha256, startCli, type Run } from './support/cli.js';
 
-const CLI = fileURLToPath(new URL('../src/coordinator/cli.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'pixelsense-resume-'));
+const start = (args: string[]) => startCli(args);
+const cli = (args: string[]): Promise<Run> => runCli(args);
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function start(args: string[]): { child: ChildProcess; done: Promise<Run> } {
-  const env = { ...process.env };
-  delete env['PIXELSENSE_FAULT'];
-  const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  const done = new Promise<Run>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-  return { child, done };
-}
-const cli = (args: string[]): Promise<Run> => start(args).done;
-
-const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
 const weightsDigest = (runDir: string): string => sha256(readFileSync(join(runDir, 'model', 'weights.bin')));
 
 /** Every file under `root` with its SHA-256 and mtime: to show a refused resume touched nothing. */

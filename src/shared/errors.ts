@@ -32,9 +32,8 @@ export class ConfigError extends PixelSenseError {
   }
 }
 
-/** A data set file that is missing, corrupt or inconsistent (IDX defects, checksum mismatch). */
-export class DataError extends PixelSenseError {
-  readonly exitCode = 2;
+/** An error about one file: the message is `<file>: <defect>`. */
+export abstract class FileError extends PixelSenseError {
   constructor(
     readonly file: string,
     detail: string,
@@ -42,42 +41,26 @@ export class DataError extends PixelSenseError {
   ) {
     super(`${file}: ${detail}`, options);
   }
+}
+
+/** A data set file that is missing, corrupt or inconsistent (IDX defects, checksum mismatch). */
+export class DataError extends FileError {
+  readonly exitCode = 2;
 }
 
 /** A model directory or model file that is missing or malformed. */
-export class ModelError extends PixelSenseError {
+export class ModelError extends FileError {
   readonly exitCode = 2;
-  constructor(
-    readonly file: string,
-    detail: string,
-    options?: { cause?: unknown },
-  ) {
-    super(`${file}: ${detail}`, options);
-  }
 }
 
 /** A checkpoint that is truncated, corrupt or belongs to a different config. */
-export class CheckpointError extends PixelSenseError {
+export class CheckpointError extends FileError {
   readonly exitCode = 2;
-  constructor(
-    readonly file: string,
-    detail: string,
-    options?: { cause?: unknown },
-  ) {
-    super(`${file}: ${detail}`, options);
-  }
 }
 
-/** An image given to `predict` that cannot be read or decoded. */
-export class ImageError extends PixelSenseError {
+/** An image given to `predict` that cannot be read or decoded: that file fails, the others go on (exit 1). */
+export class ImageError extends FileError {
   readonly exitCode = 1;
-  constructor(
-    readonly file: string,
-    detail: string,
-    options?: { cause?: unknown },
-  ) {
-    super(`${file}: ${detail}`, options);
-  }
 }
 
 /** A run directory that exists and is not empty, without --overwrite. */

@@ -1,0 +1,41 @@
+/**
+ * Running the real `pixelsense` CLI from tests, as a child process: exit
+ * code and both streams, synchronised on the process's close (no sleeps).
+ * PIXELSENSE_FAULT never leaks in from the environment; a test that wants a
+ * fault passes it.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+
+/** The compiled CLI entry (tests run from dist/test/). */
+export const CLI = fileURLToPath(new URL('../../src/coordinator/cli.js', import.meta.url));
+
+export interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Start the CLI; `done` resolves when it has exited and its streams are drained. */
+export function startCli(args: string[], options: { fault?: string } = {}): { child: ChildProcess; done: Promise<Run> } {
+  const env = { ...process.env };
+  delete env['PIXELSENSE_FAULT'];
+  if (options.fault !== undefined) env['PIXELSENSE_FAULT'] = options.fault;
+  const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const done = new Promise<Run>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+  return { child, done };
+}
+
+export function runCli(args: string[], options: { fault?: string } = {}): Promise<Run> {
+  return startCli(args, options).done;
+}
+
+export const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
