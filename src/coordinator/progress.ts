@@ -33,7 +33,9 @@ export function epochLine(r: EpochRecord): string {
 }
 
 class BarReporter implements Reporter {
-  private bar = new cliProgress.SingleBar(
+  // A MultiBar with one bar, because MultiBar.log() prints lines above the bar
+  // and redraws it; writing to the stream around a SingleBar garbles the screen.
+  private readonly multi = new cliProgress.MultiBar(
     {
       format: 'epoch {epoch}/{epochs} |{bar}| step {value}/{total} | {eps} ex/s | loss {loss} | ETA {eta_formatted}',
       stream: process.stderr,
@@ -42,21 +44,25 @@ class BarReporter implements Reporter {
     },
     cliProgress.Presets.shades_classic,
   );
+  private bar: cliProgress.SingleBar | null = null;
   start(total: number, start: number): void {
-    this.bar.start(total, start, { epoch: 1, epochs: '?', eps: 0, loss: '-' });
+    this.bar = this.multi.create(total, start, { epoch: 1, epochs: '?', eps: 0, loss: '-' });
   }
   step(i: StepInfo): void {
-    this.bar.update(i.step, { epoch: i.epoch, epochs: i.epochs, eps: Math.round(i.examplesPerSecond), loss: i.loss.toFixed(4) });
+    this.bar?.update(i.step, { epoch: i.epoch, epochs: i.epochs, eps: Math.round(i.examplesPerSecond), loss: i.loss.toFixed(4) });
   }
   epoch(r: EpochRecord): void {
     this.log(epochLine(r));
   }
   log(line: string): void {
-    // Print above the bar: clear the line, write, let the bar redraw.
-    process.stderr.write(`\r\x1b[K${line}\n`);
+    if (this.bar) this.multi.log(`${line}\n`);
+    else process.stderr.write(`${line}\n`);
   }
   stop(): void {
-    this.bar.stop();
+    if (!this.bar) return;
+    this.multi.update(); // flush lines logged since the last redraw
+    this.multi.stop();
+    this.bar = null;
   }
 }
 

@@ -109,7 +109,7 @@ const schedule = z.strictObject({
 const evaluation = z.strictObject({
   /** Evaluate on the test set every N epochs (and always at the end). */
   everyEpochs: int(1, 1000).default(1),
-  /** Also evaluate every N steps; 0 = off. --target-accuracy sets this when it is 0. */
+  /** Also evaluate every N steps; 0 = off (with a target accuracy: every quarter epoch). */
   everySteps: int(0, 10_000_000).default(0),
 });
 
