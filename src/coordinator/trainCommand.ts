@@ -12,6 +12,7 @@ import { InterruptedError, UsageError } from '../shared/errors.js';
 import { parseFaults } from '../worker/faults.js';
 import { describePlan, planModel } from '../shared/modelPlan.js';
 import { checkpointDir, latestCheckpoint } from './checkpoint.js';
+import { formatEvalReport } from './classification.js';
 import { loadFashionMnist } from './fashionMnist.js';
 import { TrainingMetrics } from './metrics.js';
 import { pushMetrics, startMetricsServer, type MetricsEndpoint } from './metricsServer.js';
@@ -142,6 +143,7 @@ export async function runTrain(argv: TrainArgs): Promise<number> {
     history: result.history,
   });
   runDir.log({ event: 'end', ...summary });
+  log(formatEvalReport(result.test));
   log(`done: test accuracy ${(100 * result.test.accuracy).toFixed(2)}% loss ${result.test.loss.toFixed(4)} | ${summary.examples_per_sec} ex/s | ${result.wallSeconds.toFixed(1)} s | ${result.stopReason} | model ${join(runDir.path, 'model', 'model.json')}`);
 
   await finishMetrics(cfg, metrics, endpoint, runId, log);
