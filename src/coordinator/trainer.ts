@@ -196,9 +196,9 @@ export class Trainer {
 
   /** One optimizer step: dispatch the shards, reduce, update the weights, log. */
   private async trainStep(): Promise<StepReport> {
-    const { cfg, metrics } = this.o;
+    const { metrics } = this.o;
     const step = this.step;
-    const lr = learningRate(cfg.schedule, { lr: cfg.optimizer.lr, stepsPerEpoch: this.stepsPerEpoch, totalSteps: this.totalSteps }, step);
+    const lr = this.learningRateAt(step);
     const micro = this.batchAt(step);
     const stopStepTimer = metrics.startStep();
     const results = await this.dispatch(step, micro);
@@ -212,6 +212,11 @@ export class Trainer {
     this.step = step + 1;
     const timing = this.record(step, lr, results, stopStepTimer(), reduceSeconds, updateSeconds);
     return { step: step + 1, examples: micro.reduce((s, m) => s + m.count, 0), timing, results };
+  }
+
+  private learningRateAt(step: number): number {
+    const { cfg } = this.o;
+    return learningRate(cfg.schedule, { lr: cfg.optimizer.lr, stepsPerEpoch: this.stepsPerEpoch, totalSteps: this.totalSteps }, step);
   }
 
   /** The global batch of `step` as fixed micro-batches; regenerates the epoch order when the epoch changes. */
@@ -291,13 +296,13 @@ export class Trainer {
   private lastEvalStep = -1;
 
   private async evaluate(): Promise<EvalReport> {
-    const { runDir, metrics, reporter, cfg } = this.o;
+    const { runDir, metrics, reporter } = this.o;
     if (this.lastEval && this.lastEvalStep === this.step) return this.lastEval;
     const { confusion, lossSum, count } = await this.evaluator.run('test');
     const report = evalReport(confusion, lossSum, count);
     metrics.recordEval('test', report.loss, report.accuracy);
     const train = this.stats.takeEpoch();
-    const lr = learningRate(cfg.schedule, { lr: cfg.optimizer.lr, stepsPerEpoch: this.stepsPerEpoch, totalSteps: this.totalSteps }, Math.max(0, this.step - 1));
+    const lr = this.learningRateAt(Math.max(0, this.step - 1));
     const record: EpochRecord = {
       epoch: Number((this.step / this.stepsPerEpoch).toFixed(3)),
       step: this.step,
