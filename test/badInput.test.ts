@@ -9,14 +9,13 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32, gzipSync } from 'node:zlib';
 import sharp from 'sharp';
 import { encodeIdx } from '../src/coordinator/idx.js';
-import { runCli, type Run } from './support/cli.js';
+import { type Run, runCli, snapshot } from './support/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pixelsense-badinput-'));
 const cli = (args: string[]): Promise<Run> => runCli(args);
@@ -257,20 +256,6 @@ test('empty, non-image and enormous images exit 1 with one line each, and the go
 
 // ---- run directories -----------------------------------------------------
 
-/** Every file under `root` with its SHA-256 and mtime. */
-function snapshot(root: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (d: string): void => {
-    for (const name of readdirSync(d)) {
-      const p = join(d, name);
-      const st = statSync(p);
-      if (st.isDirectory()) walk(p);
-      else out[p.slice(root.length)] = `${createHash('sha256').update(readFileSync(p)).digest('hex')} ${st.mtimeMs}`;
-    }
-  };
-  walk(root);
-  return out;
-}
 
 test('an existing run directory is refused with exit 2 and left untouched without --overwrite', async () => {
   const before = snapshot(runDir);

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { listCheckpoints, readCheckpoint } from '../src/coordinator/checkpoint.js';
 import { configHash, loadConfig } from '../src/shared/config.js';
 import { planModel } from '../src/shared/modelPlan.js';
-import { runCli, sha256, startCli, type Run } from './support/cli.js';
+import { type Run, runCli, sha256, snapshot, startCli } from './support/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pixelsense-resume-'));
 const start = (args: string[]) => startCli(args);
@@ -22,20 +22,6 @@ const cli = (args: string[]): Promise<Run> => runCli(args);
 
 const weightsDigest = (runDir: string): string => sha256(readFileSync(join(runDir, 'model', 'weights.bin')));
 
-/** Every file under `root` with its SHA-256 and mtime: to show a refused resume touched nothing. */
-function snapshot(root: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (d: string): void => {
-    for (const name of readdirSync(d)) {
-      const p = join(d, name);
-      const st = statSync(p);
-      if (st.isDirectory()) walk(p);
-      else out[p.slice(root.length)] = `${sha256(readFileSync(p))} ${st.mtimeMs}`;
-    }
-  };
-  walk(root);
-  return out;
-}
 
 type LogEvent = Record<string, unknown> & { event: string; step?: number };
 const readLog = (runDir: string): LogEvent[] =>

@@ -6,6 +6,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The compiled CLI entry (tests run from dist/test/). */
@@ -39,3 +41,18 @@ export function runCli(args: string[], options: { fault?: string } = {}): Promis
 }
 
 export const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
+
+/** Every file under `root` with its SHA-256 and mtime: to show that a refused command touched nothing. */
+export function snapshot(root: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (d: string): void => {
+    for (const name of readdirSync(d)) {
+      const p = join(d, name);
+      const st = statSync(p);
+      if (st.isDirectory()) walk(p);
+      else out[p.slice(root.length)] = `${sha256(readFileSync(p))} ${st.mtimeMs}`;
+    }
+  };
+  walk(root);
+  return out;
+}
