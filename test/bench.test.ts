@@ -99,7 +99,7 @@ test('rows report the median over repeats, speed-up and efficiency against W=1, 
   const md = benchMarkdown(
     {
       machine: { cpu: 'Test CPU', cores: 2, node: 'v20', backend: 'wasm', platform: 'linux', load_start: 0, load_end: 0 },
-      settings: { models: ['ann'], workers: [1, 2, 4], steps: 3, warmup: 1, batch_size: 128, micro_batch_size: 32, repeats: 3 },
+      settings: { models: ['ann'], workers: [1, 2, 4], steps: 3, warmup: 1, batch_size: 128, micro_batch_size: { ann: 64 }, repeats: 3 },
       started: 'now', results: rows, baseline_fit: baseline, comm: null, samples, fit_samples: fits,
     },
     'chart.png',

@@ -98,7 +98,8 @@ export interface BenchSettings {
   steps: number;
   warmup: number;
   batch_size: number;
-  micro_batch_size: number;
+  /** Micro-batch size per model (the shipped configs' values). */
+  micro_batch_size: Partial<Record<string, number>>;
   repeats: number;
 }
 
@@ -261,7 +262,7 @@ export function benchMarkdown(r: BenchReport, chartFile: string): string {
     '',
     machineLine(r.machine),
     '',
-    `${r.started} | ${s.steps} measured steps after ${s.warmup} warm-up, ${s.repeats} repeat(s) | global batch ${s.batch_size} (micro-batches of ${s.micro_batch_size}) | ` +
+    `${r.started} | ${s.steps} measured steps after ${s.warmup} warm-up, ${s.repeats} repeat(s) | global batch ${s.batch_size} (micro-batches: ${Object.entries(s.micro_batch_size).map(([m, n]) => `${m} ${n}`).join(', ')}) | ` +
       `load average ${r.machine.load_start.toFixed(2)} at start, ${r.machine.load_end.toFixed(2)} at end`,
     '',
     'Examples/s: median [min–max] over repeats. Step columns: median ms per step; they add up to the step. ' +

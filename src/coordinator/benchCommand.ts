@@ -127,9 +127,12 @@ export async function runBench(argv: BenchArgs): Promise<number> {
   const over = counts.filter((w) => w > cores);
   log(`bench: ${models.join(', ')} | workers ${counts.join(', ')}${over.length ? ` (${over.join(', ')} oversubscribed: ${cores} cores)` : ''} | ${warmup} + ${steps} steps x ${repeats} | batch ${batchSize} | out ${outDir}`);
 
-  const perStep = Math.ceil(batchSize / Math.min(32, batchSize));
-  const idle = counts.filter((w) => w > perStep);
-  if (idle.length) log(`bench: a step has ${perStep} micro-batches of 32: at W=${idle.join(', ')} only ${perStep} workers get work`);
+  const microBatch = Object.fromEntries(models.map((m) => [m, Math.min(BENCH_MICRO_BATCH[m], batchSize)])) as Record<ModelKind, number>;
+  for (const m of models) {
+    const perStep = Math.ceil(batchSize / microBatch[m]);
+    const idle = counts.filter((w) => w > perStep);
+    if (idle.length) log(`bench: a ${m} step has ${perStep} micro-batches of ${microBatch[m]}: at W=${idle.join(', ')} only ${perStep} workers get work`);
+  }
 
   const samples: BenchSample[] = [];
   const fits: FitSample[] = [];
@@ -164,7 +167,7 @@ export async function runBench(argv: BenchArgs): Promise<number> {
   const { rows, baseline } = aggregate(samples, fits, cores);
   const report: BenchReport = {
     machine: { cpu: cpus()[0]?.model.trim() ?? 'unknown CPU', cores, node: process.version, backend, platform: `${platform()} ${release()}`, load_start: loadStart, load_end: loadavg()[0] ?? 0 },
-    settings: { models, workers: counts, steps, warmup, batch_size: batchSize, micro_batch_size: Math.min(32, batchSize), repeats },
+    settings: { models, workers: counts, steps, warmup, batch_size: batchSize, micro_batch_size: microBatch, repeats },
     started,
     results: rows,
     baseline_fit: baseline,
