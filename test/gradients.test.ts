@@ -6,19 +6,30 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
-import { allocateBuffers, initialWeights, ParameterServer } from '../src/coordinator/parameterServer.js';
+import { allocateBuffers, initialWeights, ParameterServer, type SharedBuffers } from '../src/coordinator/parameterServer.js';
 import { loadFashionMnist } from '../src/coordinator/fashionMnist.js';
 import { Optimizer } from '../src/coordinator/optimizer.js';
 import { initBackend } from '../src/shared/backend.js';
 import { parseConfig } from '../src/shared/config.js';
-import { cutMicroBatches } from '../src/shared/messages.js';
-import { planModel } from '../src/shared/modelPlan.js';
+import { cutMicroBatches, type MicroBatch } from '../src/shared/messages.js';
+import { planModel, type ModelPlan } from '../src/shared/modelPlan.js';
 import { Rng } from '../src/shared/rng.js';
 import { rangeIndices, readExamples } from '../src/worker/examples.js';
-import { microBatchGradient, paramTensors } from '../src/worker/network.js';
+import { microBatchGradient, paramTensors, writeMicroBatchSlots } from '../src/worker/network.js';
 
 await initBackend('wasm');
 const dataset = await loadFashionMnist({ trainLimit: 256, testLimit: 10 });
+
+/** What the workers do for a step, in-process: each micro-batch's gradient and statistics into its shared slots. */
+function fillSlots(plan: ModelPlan, params: tf.Tensor[], micro: MicroBatch[], buffers: SharedBuffers): void {
+  const gradients = new Float32Array(buffers.gradients);
+  const stats = new Float32Array(buffers.batchStats);
+  for (const mb of micro) {
+    const b = readExamples(dataset.train, rangeIndices(mb.start, mb.count));
+    const g = microBatchGradient(plan, params, b.pixels, b.labels, { labelSmoothing: 0, rng: new Rng(1) });
+    writeMicroBatchSlots(plan, g, mb.index, gradients, stats);
+  }
+}
 
 function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   let m = 0;
@@ -35,12 +46,7 @@ for (const kind of ['ann', 'cnn'] as const) {
     const ps = new ParameterServer(plan, cfg, buffers);
     ps.initialize(7);
     const params = paramTensors(plan, ps.params);
-    const slots = new Float32Array(buffers.gradients);
-    for (const mb of micro) {
-      const b = readExamples(dataset.train, rangeIndices(mb.start, mb.count));
-      const g = microBatchGradient(plan, params, b.pixels, b.labels, { labelSmoothing: 0, rng: new Rng(1) });
-      g.gradients.forEach((grad, i) => slots.set(grad, mb.index * plan.paramCount + (plan.params[i]?.offset ?? 0)));
-    }
+    fillSlots(plan, params, micro, buffers);
     const averaged = ps.reduce(micro).slice();
     const full = readExamples(dataset.train, rangeIndices(0, 96));
     const whole = microBatchGradient(plan, params, full.pixels, full.labels, { labelSmoothing: 0, rng: new Rng(1) });
@@ -126,16 +132,7 @@ test('batch-norm moving statistics are updated from the global batch mean and va
   const ps = new ParameterServer(plan, cfg, buffers);
   ps.initialize(2);
   const params = paramTensors(plan, ps.params);
-  const stats = new Float32Array(buffers.batchStats);
-  for (const mb of micro) {
-    const b = readExamples(dataset.train, rangeIndices(mb.start, mb.count));
-    const g = microBatchGradient(plan, params, b.pixels, b.labels, { labelSmoothing: 0, rng: new Rng(1) });
-    let s = mb.index * plan.stateCount;
-    for (const st of g.batchStats) {
-      stats.set(st, s);
-      s += st.length;
-    }
-  }
+  fillSlots(plan, params, micro, buffers);
   ps.updateBatchNormState(micro);
   // Reference: the first batch-norm layer normalises conv1's output; its statistics over all 40 examples.
   const all = readExamples(dataset.train, rangeIndices(0, 40));

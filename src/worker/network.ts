@@ -166,3 +166,19 @@ export function predictLogits(
     return forward(plan, params, x, { training: false, state }).logits;
   });
 }
+
+/**
+ * Write one micro-batch's results into its shared slots: the gradient at
+ * `index * paramCount` (each parameter at its plan offset), the batch-norm
+ * statistics at `index * stateCount` (mean then variance per layer, the
+ * order of the moving state). The parameter server reads the same layout.
+ */
+export function writeMicroBatchSlots(plan: ModelPlan, g: MicroBatchGradient, index: number, gradients: Float32Array, batchStats: Float32Array): void {
+  const slot = index * plan.paramCount;
+  g.gradients.forEach((grad, i) => gradients.set(grad, slot + (plan.params[i]?.offset ?? 0)));
+  let s = index * plan.stateCount;
+  for (const stat of g.batchStats) {
+    batchStats.set(stat, s);
+    s += stat.length;
+  }
+}

@@ -19,7 +19,7 @@ import { Rng, Stream } from '../shared/rng.js';
 import { augmentBatch, rangeIndices, readExamples } from './examples.js';
 import { maybeInjectFault } from './faults.js';
 import { evaluateLogits } from './evaluation.js';
-import { microBatchGradient, paramTensors, predictLogits, stateTensors } from './network.js';
+import { microBatchGradient, paramTensors, predictLogits, stateTensors, writeMicroBatchSlots } from './network.js';
 import { loadModelForEval } from './savedModel.js';
 
 const init = workerData as WorkerInit;
@@ -29,7 +29,6 @@ const gradients = new Float32Array(init.gradients);
 const batchStats = new Float32Array(init.batchStats);
 const order = new Uint32Array(init.order);
 // Per micro-batch, each batch-norm layer reports its mean and variance: as many floats as the moving state.
-const statsPerMicroBatch = plan.stateCount;
 
 let ready: Promise<string> | undefined;
 function backendReady(): Promise<string> {
@@ -53,13 +52,7 @@ async function train(task: Extract<TaskMessage, { kind: 'train' }>): Promise<Tas
       augmentBatch(batch, cfg.augment, Rng.derive(cfg.train.seed, Stream.augment, task.epoch, task.step, mb.index));
       const rng = Rng.derive(cfg.train.seed, Stream.dropout, task.epoch, task.step, mb.index);
       const g = microBatchGradient(plan, params, batch.pixels, batch.labels, { labelSmoothing: cfg.train.labelSmoothing, rng });
-      const slot = mb.index * plan.paramCount;
-      g.gradients.forEach((grad, i) => gradients.set(grad, slot + (plan.params[i]?.offset ?? 0)));
-      let s = mb.index * statsPerMicroBatch;
-      for (const stat of g.batchStats) {
-        batchStats.set(stat, s);
-        s += stat.length;
-      }
+      writeMicroBatchSlots(plan, g, mb.index, gradients, batchStats);
       results.push({ index: mb.index, loss: g.loss, correct: g.correct, count: mb.count });
     }
   } finally {

@@ -15,15 +15,9 @@
  */
 import { backend_util, type TensorInfo } from '@tensorflow/tfjs-core';
 import { simdFor } from './simd.js';
-import { f32, f32Offset, release, runStock, type KernelArgs, type WasmBackend } from './util.js';
+import { f32, f32Offset, release, runStock, type ConvBackpropAttrs, type KernelArgs, type WasmBackend } from './util.js';
 
-type Pad = 'valid' | 'same' | number | backend_util.ExplicitPadding;
-
-interface InputGradAttrs {
-  strides: number | [number, number];
-  pad: Pad;
-  dataFormat: 'NHWC' | 'NCHW';
-  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+interface InputGradAttrs extends ConvBackpropAttrs {
   inputShape: [number, number, number, number];
 }
 

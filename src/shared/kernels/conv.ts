@@ -18,15 +18,9 @@
  */
 import { backend_util, type TensorInfo } from '@tensorflow/tfjs-core';
 import { simdFor, type Simd } from './simd.js';
-import { f32, f32Offset, release, runStock, size, type KernelArgs, type WasmBackend } from './util.js';
+import { f32, f32Offset, release, runStock, size, type ConvBackpropAttrs, type KernelArgs, type WasmBackend } from './util.js';
 
-type Pad = 'valid' | 'same' | number | backend_util.ExplicitPadding;
-
-interface FilterGradAttrs {
-  strides: number | [number, number];
-  pad: Pad;
-  dataFormat: 'NHWC' | 'NCHW';
-  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+interface FilterGradAttrs extends ConvBackpropAttrs {
   filterShape: [number, number, number, number];
 }
 

@@ -16,7 +16,7 @@
  * - Intermediates created by nested kernel calls are invisible to tf.tidy,
  *   so every one of them is released with `release()`.
  */
-import type { KernelConfig, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs-core';
+import type { backend_util, KernelConfig, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs-core';
 
 /** The parts of tfjs-backend-wasm's BackendWasm that these kernels use. */
 export interface WasmBackend {
@@ -78,4 +78,15 @@ export function size(shape: readonly number[]): number {
   let n = 1;
   for (const d of shape) n *= d;
   return n;
+}
+
+/** Padding as tfjs conv attributes give it. */
+export type Pad = 'valid' | 'same' | number | backend_util.ExplicitPadding;
+
+/** Attributes common to Conv2DBackpropFilter and Conv2DBackpropInput. */
+export interface ConvBackpropAttrs {
+  strides: number | [number, number];
+  pad: Pad;
+  dataFormat: 'NHWC' | 'NCHW';
+  dimRoundingMode?: 'floor' | 'round' | 'ceil';
 }
