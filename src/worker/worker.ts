@@ -28,7 +28,6 @@ const weights = new Float32Array(init.weights);
 const gradients = new Float32Array(init.gradients);
 const batchStats = new Float32Array(init.batchStats);
 const order = new Uint32Array(init.order);
-// Per micro-batch, each batch-norm layer reports its mean and variance: as many floats as the moving state.
 
 let ready: Promise<string> | undefined;
 function backendReady(): Promise<string> {
