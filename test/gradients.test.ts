@@ -22,8 +22,7 @@ const dataset = await loadFashionMnist({ trainLimit: 256, testLimit: 10 });
 
 /** What the workers do for a step, in-process: each micro-batch's gradient and statistics into its shared slots. */
 function fillSlots(plan: ModelPlan, params: tf.Tensor[], micro: MicroBatch[], buffers: SharedBuffers): void {
-  const gradients = new Float32Array(buffers.gradients);
-  const stats = new Float32Array(buffers.batchStats);
+  const { gradients, batchStats: stats } = buffers;
   for (const mb of micro) {
     const b = readExamples(dataset.train, rangeIndices(mb.start, mb.count));
     const g = microBatchGradient(plan, params, b.pixels, b.labels, { labelSmoothing: 0, rng: new Rng(1) });
@@ -64,7 +63,7 @@ test('reduce weights each micro-batch gradient by its example count', () => {
   const plan = planModel(cfg.model);
   const buffers = allocateBuffers(plan, 2);
   const ps = new ParameterServer(plan, cfg, buffers);
-  const slots = new Float32Array(buffers.gradients);
+  const slots = buffers.gradients;
   slots.fill(1, 0, plan.paramCount);
   slots.fill(4, plan.paramCount, 2 * plan.paramCount);
   const g = ps.reduce([
@@ -79,7 +78,7 @@ test('reduce gives bitwise the same result whatever order the shards arrive in',
   const plan = planModel(cfg.model);
   const buffers = allocateBuffers(plan, 4);
   const ps = new ParameterServer(plan, cfg, buffers);
-  const slots = new Float32Array(buffers.gradients);
+  const slots = buffers.gradients;
   const rng = new Rng(3);
   for (let i = 0; i < slots.length; i++) slots[i] = rng.uniform(-1, 1);
   const micro = cutMicroBatches(0, 100, 32);

@@ -13,7 +13,7 @@ import { Evaluator } from './evaluator.js';
 import { loadFashionMnist } from './fashionMnist.js';
 import { loadModelDir } from '../shared/modelFiles.js';
 import { initBackend } from '../shared/backend.js';
-import { allocateBuffers } from './parameterServer.js';
+import { allocateBuffers, workerBuffers } from './parameterServer.js';
 import { resolveWorkerCount, WorkerPool } from './workerPool.js';
 
 export interface EvalArgs {
@@ -40,7 +40,7 @@ export async function runEval(argv: EvalArgs): Promise<number> {
   const order = new SharedArrayBuffer(4);
   const pool = await WorkerPool.start({
     workers,
-    init: { config: cfg, backend: (argv.backend ?? 'auto') as BackendChoice, stockKernels: argv['stock-kernels'] === true, dataset, order, ...allocateBuffers(plan, microBatchesPerStep(cfg)) },
+    init: { config: cfg, backend: (argv.backend ?? 'auto') as BackendChoice, stockKernels: argv['stock-kernels'] === true, dataset, order, ...workerBuffers(allocateBuffers(plan, microBatchesPerStep(cfg))) },
   });
   try {
     const totals = await new Evaluator(pool, dataset).run(split, resolve(argv.dir));

@@ -20,7 +20,7 @@ import { Evaluator } from './evaluator.js';
 import { toLayersModel } from './layersExport.js';
 import type { TrainingMetrics } from './metrics.js';
 import { saveLayersModel } from '../shared/modelFiles.js';
-import { allocateBuffers, ParameterServer } from './parameterServer.js';
+import { allocateBuffers, ParameterServer, workerBuffers } from './parameterServer.js';
 import type { Reporter } from './progress.js';
 import type { RunDir } from './runDir.js';
 import { learningRate } from './schedule.js';
@@ -124,7 +124,7 @@ export class Trainer {
     const ps = new ParameterServer(plan, o.cfg, buffers);
     const pool = await WorkerPool.start({
       workers: o.workers,
-      init: { config: o.cfg, backend: o.cfg.runtime.backend, stockKernels: o.cfg.runtime.stockKernels, dataset: o.dataset, order, ...buffers },
+      init: { config: o.cfg, backend: o.cfg.runtime.backend, stockKernels: o.cfg.runtime.stockKernels, dataset: o.dataset, order, ...workerBuffers(buffers) },
       onFailure: (shard, kind, err, label, attempt) => {
         o.metrics.recordWorkerFailure(shard, kind);
         const error = err instanceof Error ? err.message : String(err);

@@ -3,8 +3,9 @@
  *
  * Bulk data never travels in messages: the data set, the weights, the
  * per-micro-batch gradient slots and the epoch's example order live in
- * SharedArrayBuffers that every worker receives once, at start-up, through
- * Piscina's workerData. Messages carry only small control records; they are
+ * shared memory (SharedArrayBuffers, or typed-array views of the parameter
+ * server's shared WebAssembly memory) that every worker receives once, at
+ * start-up, through Piscina's workerData. Messages carry only small control records; they are
  * msgpackr-encoded into a Uint8Array that is transferred (not cloned) across
  * the thread boundary.
  */
@@ -19,12 +20,12 @@ export interface WorkerInit {
   readonly backend: BackendChoice;
   readonly stockKernels: boolean;
   readonly dataset: SharedDataset;
-  /** Float32[paramCount + stateCount]: the current weights, then batch-norm state. Written only by the coordinator, between steps. */
-  readonly weights: SharedArrayBuffer;
-  /** Float32[microBatchesPerStep * paramCount]: one gradient slot per micro-batch of the current step. */
-  readonly gradients: SharedArrayBuffer;
-  /** Float32[microBatchesPerStep * 2 * batchNormChannels]: per-micro-batch batch mean and variance. */
-  readonly batchStats: SharedArrayBuffer;
+  /** [paramCount + stateCount]: the current weights, then batch-norm state. Written only by the coordinator, between steps. */
+  readonly weights: Float32Array;
+  /** [microBatchesPerStep * paramCount]: one gradient slot per micro-batch of the current step. */
+  readonly gradients: Float32Array;
+  /** [microBatchesPerStep * 2 * batchNormChannels]: per-micro-batch batch mean and variance. */
+  readonly batchStats: Float32Array;
   /** Uint32[train count]: the current epoch's example order. */
   readonly order: SharedArrayBuffer;
 }

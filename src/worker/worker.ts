@@ -24,9 +24,7 @@ import { loadModelForEval } from './savedModel.js';
 
 const init = workerData as WorkerInit;
 const plan: ModelPlan = planModel(init.config.model);
-const weights = new Float32Array(init.weights);
-const gradients = new Float32Array(init.gradients);
-const batchStats = new Float32Array(init.batchStats);
+const { weights, gradients, batchStats } = init;
 const order = new Uint32Array(init.order);
 
 let ready: Promise<string> | undefined;

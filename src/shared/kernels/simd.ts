@@ -307,6 +307,9 @@ let disabled = process.env.PIXELSENSE_NO_SIMD === '1';
 /** Turns the SIMD helpers off (tests use it to exercise the JS paths). */
 export function setSimdEnabled(on: boolean): void { disabled = !on; }
 
+/** False under PIXELSENSE_NO_SIMD=1 or after setSimdEnabled(false). */
+export function simdEnabled(): boolean { return !disabled; }
+
 /** The helpers bound to `backend`'s heap, or undefined (use plain JS). */
 export function simdFor(backend: unknown): Simd | undefined {
   if (disabled) return undefined;

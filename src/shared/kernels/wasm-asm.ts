@@ -1,9 +1,10 @@
 /**
  * A minimal WebAssembly binary encoder for the SIMD helpers in simd.ts:
  * LEB128, the handful of (SIMD) instructions they use, counted loops, and a
- * module with one imported memory ("env"."memory") and exported functions
- * whose parameters are all i32. Opcodes are from the WebAssembly 2.0 (SIMD)
- * specification.
+ * module with one imported memory ("env"."memory", optionally shared) and
+ * exported functions whose parameters are all i32. Opcodes are from the
+ * WebAssembly 2.0 (SIMD) specification and the threads proposal (shared
+ * memory limits).
  */
 
 export interface Fn { name: string; params: number; locals: number[]; body: number[] }
@@ -49,6 +50,14 @@ export const F32X4_ADD = simd(0xe4), F32X4_MUL = simd(0xe6), F64X2_ADD = simd(0x
 export const F32X4_SUB = simd(0xe5), F32X4_NE = simd(0x42), F32X4_LT = simd(0x43), I32X4_EQ = simd(0x37);
 /** i8x16.shuffle moving the high 64 bits to the low half (for promote_low). */
 export const HIGH_TO_LOW = simd(0x0d, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
+export const I32_SHL = [0x74], F64_LOAD = [0x2b, 3, 0];
+export const vload64Splat = (off = 0): number[] => simd(0x0a, 0, ...uleb(off));
+export const F64X2_SPLAT = simd(0x14), F32X4_DEMOTE_F64X2_ZERO = simd(0x5e);
+export const F64X2_SQRT = simd(0xef), F64X2_SUB = simd(0xf1), F64X2_MUL = simd(0xf2), F64X2_DIV = simd(0xf3);
+/** i8x16.shuffle: the low 64 bits of the first operand, then the low 64 bits of the second. */
+export const LOW_LOW = simd(0x0d, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
+/** v128.const of all-zero bits (f64x2 +0.0, +0.0). */
+export const V128_ZERO = simd(0x0c, ...new Array<number>(16).fill(0));
 export const i32x4Lane = (l: number): number[] => simd(0x1b, l);
 export const f32x4Lane = (l: number): number[] => simd(0x1f, l);
 export const inc = (local: number, by: number[]): number[] => [...get(local), ...by, ...ADD, ...set(local)];
@@ -67,11 +76,16 @@ function vec(items: number[][]): number[] {
   return [...uleb(items.length), ...items.flat()];
 }
 
-/** The module: types, memory import, functions, exports, code. */
-export function encodeModule(fns: Fn[]): Uint8Array {
+/**
+ * The module: types, memory import, functions, exports, code. A shared
+ * memory import must declare a maximum: the largest a 32-bit memory can be
+ * (65536 pages), so any shared memory the caller made fits.
+ */
+export function encodeModule(fns: Fn[], opts: { sharedMemory?: boolean } = {}): Uint8Array {
   const name = (s: string): number[] => [...uleb(s.length), ...new TextEncoder().encode(s)];
   const types = vec(fns.map((f) => [0x60, ...vec(Array.from({ length: f.params }, () => [I32])), 0]));
-  const imports = vec([[...name('env'), ...name('memory'), 0x02, 0x00, 0x01]]);
+  const limits = opts.sharedMemory ? [0x03, 0x01, ...uleb(65536)] : [0x00, 0x01];
+  const imports = vec([[...name('env'), ...name('memory'), 0x02, ...limits]]);
   const funcs = vec(fns.map((_, i) => uleb(i)));
   const exports = vec(fns.map((f, i) => [...name(f.name), 0x00, ...uleb(i)]));
   const bodies = vec(fns.map((f) => {
