@@ -15,18 +15,17 @@ import { cutMicroBatches, type MicroBatch } from '../src/shared/messages.js';
 import { planModel, type ModelPlan } from '../src/shared/modelPlan.js';
 import { Rng } from '../src/shared/rng.js';
 import { rangeIndices, readExamples } from '../src/worker/examples.js';
-import { microBatchGradient, paramTensors, writeMicroBatchSlots } from '../src/worker/network.js';
+import { microBatchGradient, paramTensors } from '../src/worker/network.js';
 
 await initBackend('wasm');
 const dataset = await loadFashionMnist({ trainLimit: 256, testLimit: 10 });
 
 /** What the workers do for a step, in-process: each micro-batch's gradient and statistics into its shared slots. */
 function fillSlots(plan: ModelPlan, params: tf.Tensor[], micro: MicroBatch[], buffers: SharedBuffers): void {
-  const { gradients, batchStats: stats } = buffers;
+  const { gradients, batchStats } = buffers;
   for (const mb of micro) {
     const b = readExamples(dataset.train, rangeIndices(mb.start, mb.count));
-    const g = microBatchGradient(plan, params, b.pixels, b.labels, { labelSmoothing: 0, rng: new Rng(1) });
-    writeMicroBatchSlots(plan, g, mb.index, gradients, stats);
+    microBatchGradient(plan, params, b.pixels, b.labels, { labelSmoothing: 0, rng: new Rng(1), slot: { gradients, batchStats, index: mb.index } });
   }
 }
 

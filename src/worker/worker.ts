@@ -19,7 +19,7 @@ import { Rng, Stream } from '../shared/rng.js';
 import { augmentBatch, rangeIndices, readExamples } from './examples.js';
 import { maybeInjectFault } from './faults.js';
 import { evaluateLogits } from './evaluation.js';
-import { microBatchGradient, paramTensors, predictLogits, stateTensors, writeMicroBatchSlots } from './network.js';
+import { microBatchGradient, paramTensors, predictLogits, stateTensors } from './network.js';
 import { loadModelForEval } from './savedModel.js';
 
 const init = workerData as WorkerInit;
@@ -48,8 +48,8 @@ async function train(task: Extract<TaskMessage, { kind: 'train' }>): Promise<Tas
       const batch = readExamples(init.dataset.train, order.subarray(mb.start, mb.start + mb.count));
       augmentBatch(batch, cfg.augment, Rng.derive(cfg.train.seed, Stream.augment, task.epoch, task.step, mb.index));
       const rng = Rng.derive(cfg.train.seed, Stream.dropout, task.epoch, task.step, mb.index);
-      const g = microBatchGradient(plan, params, batch.pixels, batch.labels, { labelSmoothing: cfg.train.labelSmoothing, rng });
-      writeMicroBatchSlots(plan, g, mb.index, gradients, batchStats);
+      const slot = { gradients, batchStats, index: mb.index };
+      const g = microBatchGradient(plan, params, batch.pixels, batch.labels, { labelSmoothing: cfg.train.labelSmoothing, rng, slot });
       results.push({ index: mb.index, loss: g.loss, correct: g.correct, count: mb.count });
     }
   } finally {
