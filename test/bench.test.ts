@@ -20,7 +20,7 @@ const CLI = join(ROOT, 'dist/src/coordinator/cli.js');
 test('a tiny bench run writes bench.json, bench.md, the SVG and PNG chart, and ends stdout with the JSON summary', async () => {
   const out = mkdtempSync(join(tmpdir(), 'pixelsense-bench-test-'));
   try {
-    const args = ['bench', '--steps', '2', '--warmup', '1', '--repeats', '1', '--workers', '1,2', '--model', 'ann', '--comm', '--out', out, '--json'];
+    const args = ['bench', '--steps', '2', '--warmup', '1', '--repeats', '1', '--workers', '1,2', '--model', 'ann', '--comm', '--ceiling', '--out', out, '--json'];
     const { stdout } = await promisify(execFile)(process.execPath, [CLI, ...args], { cwd: ROOT, timeout: 120_000 });
     for (const f of ['bench.json', 'bench.md', 'bench-scaling.svg', 'bench-scaling.png']) {
       assert.ok(existsSync(join(out, f)) && statSync(join(out, f)).size > 0, `${f} is written`);
@@ -39,6 +39,8 @@ test('a tiny bench run writes bench.json, bench.md, the SVG and PNG chart, and e
     }
     assert.deepEqual(summary.results.map((r) => r['workers']), [1, 2]);
     assert.equal(summary.results[0]?.['speedup'], 1);
+    assert.equal(summary.results[0]?.['ceiling_speedup'], 1, '--ceiling adds the uncoordinated speed-up');
+    assert.ok((summary.results[1]?.['ceiling_speedup'] as number) > 0);
     assert.ok(summary.baseline_fit_examples_per_sec['ann']! > 0, 'model.fit baseline measured');
 
     const json = JSON.parse(readFileSync(join(out, 'bench.json'), 'utf8')) as BenchReport;
@@ -48,6 +50,7 @@ test('a tiny bench run writes bench.json, bench.md, the SVG and PNG chart, and e
     assert.match(md, /^machine: .+ \| \d+ cores \| Node\.js v\d+.* \| backend \w+$/m);
     assert.match(md, /\| model\.fit \(1 thread\) \|/);
     assert.match(md, /## Moving one gradient between threads/);
+    assert.match(md, /## Uncoordinated ceiling \(--ceiling\)\n[^]*\| ANN \| 2 \| \d+ \[/);
   } finally {
     rmSync(out, { recursive: true, force: true });
   }
@@ -86,7 +89,7 @@ test('the step-time columns of a sample add up to the step, with the weight copy
 test('rows report the median over repeats, speed-up and efficiency against W=1, and mark oversubscription', () => {
   const sample = (workers: number, repeat: number, eps: number): BenchSample => ({
     model: 'ann', workers, repeat, examples_per_sec: eps, step_ms: 10, compute_ms: 8, broadcast_ms: 0, wait_ms: 1, reduce_ms: 0.5, update_ms: 0.5, overhead_ms: 0,
-    compute_fraction: 0.8, rss_mb: 300, heap_per_worker_mb: 20, tf_per_worker_mb: 0, wasm_per_worker_mb: null,
+    compute_fraction: 0.8, rss_mb: 300, heap_per_worker_mb: 20, tf_per_worker_mb: 0, wasm_per_worker_mb: null, uncoordinated_examples_per_sec: null,
   });
   const samples = [sample(1, 1, 1000), sample(1, 2, 1200), sample(1, 3, 1100), sample(2, 1, 1900), sample(2, 2, 2100), sample(2, 3, 2000), sample(4, 1, 2000)];
   const fits = [{ model: 'ann' as const, repeat: 1, examples_per_sec: 1000, step_ms: 128 }];
@@ -106,4 +109,23 @@ test('rows report the median over repeats, speed-up and efficiency against W=1, 
   );
   assert.match(md, /\| 4 \(oversubscribed\) \|/);
   assert.match(md, /ANN W=1 vs model\.fit: 1\.10x \(target >= 0\.95x\): met/);
+});
+
+test('the ceiling speed-up is the uncoordinated throughput over W=1\'s, and the table shows how much of it training keeps', () => {
+  const sample = (workers: number, eps: number, uncoordinated: number): BenchSample => ({
+    model: 'cnn', workers, repeat: 1, examples_per_sec: eps, step_ms: 10, compute_ms: 8, broadcast_ms: 0, wait_ms: 1, reduce_ms: 0.5, update_ms: 0.5, overhead_ms: 0,
+    compute_fraction: 0.8, rss_mb: 300, heap_per_worker_mb: 20, tf_per_worker_mb: 0, wasm_per_worker_mb: null, uncoordinated_examples_per_sec: uncoordinated,
+  });
+  const { rows } = aggregate([sample(1, 1000, 1100), sample(2, 1600, 2000)], [], 2);
+  assert.ok(Math.abs((rows[1]?.ceiling_speedup ?? 0) - 2000 / 1100) < 1e-12);
+  const md = benchMarkdown(
+    {
+      machine: { cpu: 'Test CPU', cores: 2, node: 'v20', backend: 'wasm', platform: 'linux', load_start: 0, load_end: 0 },
+      settings: { models: ['cnn'], workers: [1, 2], steps: 3, warmup: 1, batch_size: 128, micro_batch_size: { cnn: 32 }, repeats: 1 },
+      started: 'now', results: rows, baseline_fit: [], comm: null, samples: [], fit_samples: [],
+    },
+    'chart.png',
+  );
+  // 1.60x of a 1.82x ceiling: 88%.
+  assert.match(md, /\| CNN \| 2 \| 2000 \[2000–2000\] \| 1\.82x \| 1\.60x \| 88% \|/);
 });

@@ -157,6 +157,7 @@ export const benchOptions: Table = {
   'stock-kernels': poolOptions['stock-kernels'] as Options,
   'data-dir': poolOptions['data-dir'] as Options,
   comm: { type: 'boolean', default: false, describe: 'also run the communication micro-benchmark (shared memory vs msgpackr)' },
+  ceiling: { type: 'boolean', default: false, describe: 'also measure each W uncoordinated (workers computing back to back, no reduce): the machine\'s own scaling limit' },
   out: { type: 'string', describe: 'directory for bench.json, bench.md and the scaling chart (default runs/bench-<timestamp>)' },
   json: { type: 'boolean', default: false, describe: 'print one JSON object as the last line of stdout' },
 };

@@ -34,6 +34,8 @@ export interface BenchSample {
   heap_per_worker_mb: number;
   tf_per_worker_mb: number;
   wasm_per_worker_mb: number | null;
+  /** --ceiling: examples/s of the same workers computing their shards back to back with no coordination; null without it. */
+  uncoordinated_examples_per_sec: number | null;
 }
 
 /** One repeat of the single-thread model.fit reference. */
@@ -71,6 +73,12 @@ export interface BenchRow {
   heap_per_worker_mb: number;
   tf_per_worker_mb: number;
   wasm_per_worker_mb: number | null;
+  /**
+   * --ceiling: uncoordinated examples/s (median, min, max) and its speed-up
+   * over W=1's: how far the machine itself lets W threads scale on this work.
+   */
+  uncoordinated: Stat | null;
+  ceiling_speedup: number | null;
 }
 
 export interface BaselineRow {
@@ -149,6 +157,7 @@ export function sampleFromSteps(
   const wasm = memories.map((m) => m.wasmHeap).filter((x): x is number => x !== undefined);
   return {
     ...key,
+    uncoordinated_examples_per_sec: null,
     examples_per_sec: wallSeconds > 0 ? examples / wallSeconds : 0,
     step_ms: step,
     compute_ms: compute,
@@ -174,12 +183,18 @@ export function aggregate(samples: readonly BenchSample[], fits: readonly FitSam
     const of = samples.filter((s) => s.model === model);
     const counts = [...new Set(of.map((s) => s.workers))].sort((a, b) => a - b);
     const w1 = median(of.filter((s) => s.workers === 1).map((s) => s.examples_per_sec));
+    const uncoordinated = (group: readonly BenchSample[]) => {
+      const xs = group.map((s) => s.uncoordinated_examples_per_sec).filter((x): x is number => x !== null);
+      return xs.length ? stat(xs) : null;
+    };
+    const u1 = uncoordinated(of.filter((s) => s.workers === 1))?.median ?? NaN;
     for (const workers of counts) {
       const group = of.filter((s) => s.workers === workers);
       const m = (f: (s: BenchSample) => number) => median(group.map(f));
       const eps = stat(group.map((s) => s.examples_per_sec));
       const speedup = Number.isFinite(w1) && w1 > 0 ? eps.median / w1 : null;
       const wasm = group.map((s) => s.wasm_per_worker_mb).filter((x): x is number => x !== null);
+      const u = uncoordinated(group);
       rows.push({
         model,
         workers,
@@ -199,6 +214,8 @@ export function aggregate(samples: readonly BenchSample[], fits: readonly FitSam
         heap_per_worker_mb: m((s) => s.heap_per_worker_mb),
         tf_per_worker_mb: m((s) => s.tf_per_worker_mb),
         wasm_per_worker_mb: wasm.length ? median(wasm) : null,
+        uncoordinated: u,
+        ceiling_speedup: u && u1 > 0 ? u.median / u1 : null,
       });
     }
     const f = fits.filter((s) => s.model === model);
@@ -223,6 +240,7 @@ export function jsonSummary(r: BenchReport, outDir: string): Record<string, unkn
       efficiency: row.efficiency === null ? null : round(row.efficiency, 3),
       compute_fraction: round(row.compute_fraction, 3),
       oversubscribed: row.oversubscribed,
+      ...(row.ceiling_speedup !== null ? { ceiling_speedup: round(row.ceiling_speedup, 3) } : {}),
     })),
     baseline_fit_examples_per_sec: Object.fromEntries(r.baseline_fit.map((b) => [b.model, round(b.examples_per_sec.median, 1)])),
     backend: r.machine.backend,
@@ -285,6 +303,7 @@ export function benchMarkdown(r: BenchReport, chartFile: string): string {
     }
     lines.push('');
   }
+  lines.push(...ceilingLines(r.results));
   const targets = targetLines(r.results, r.baseline_fit, r.machine.cores);
   if (targets.length) lines.push('## Targets (issue #6)', '', ...targets.map((t) => `- ${t}`), '');
   if (r.comm) {
@@ -306,25 +325,55 @@ export function benchMarkdown(r: BenchReport, chartFile: string): string {
   return lines.join('\n');
 }
 
-/** Examples/s and efficiency against workers, per model, with the ideal (linear) line dashed. */
+/**
+ * The --ceiling table: what W uncoordinated workers reach on the same work
+ * (the machine's limit: shared cores, caches, memory bandwidth), next to
+ * what the training loop reaches; their ratio is the loop's own efficiency.
+ */
+function ceilingLines(rows: readonly BenchRow[]): string[] {
+  const measured = rows.filter((r) => r.uncoordinated !== null);
+  if (!measured.length) return [];
+  return [
+    '## Uncoordinated ceiling (--ceiling)',
+    '',
+    'Each worker computes its shard of a step again and again with no reduce, update or dispatch in between, all workers at once: ' +
+      "the speed-up this machine allows W threads on this work. Training's speed-up over it is what the synchronous loop keeps.",
+    '',
+    '| model | workers | uncoordinated examples/s | ceiling speed-up | training speed-up | training / ceiling |',
+    '|---|---|---|---|---|---|',
+    ...measured.map((x) => {
+      const kept = x.speedup !== null && x.ceiling_speedup ? x.speedup / x.ceiling_speedup : null;
+      return `| ${x.model.toUpperCase()} | ${x.workers} | ${range(x.uncoordinated as Stat)} | ${fx(x.ceiling_speedup)} | ${fx(x.speedup)} | ${kept === null ? '–' : `${(100 * kept).toFixed(0)}%`} |`;
+    }),
+    '',
+  ];
+}
+
+/** Examples/s and efficiency against workers, per model, with the ideal (linear) line dashed and the --ceiling line dotted. */
 export function scalingSpec(rows: readonly BenchRow[]): TopLevelSpec {
   const counts = [...new Set(rows.map((r) => r.workers))].sort((a, b) => a - b);
   const values = rows.flatMap((r) => {
     const w1 = rows.find((x) => x.model === r.model && x.workers === 1)?.examples_per_sec.median ?? NaN;
     const model = r.model.toUpperCase();
+    const u1 = rows.find((x) => x.model === r.model && x.workers === 1)?.uncoordinated?.median ?? NaN;
     return [
       { model, workers: r.workers, line: 'measured', eps: r.examples_per_sec.median, lo: r.examples_per_sec.min, hi: r.examples_per_sec.max, efficiency: r.efficiency },
       { model, workers: r.workers, line: 'ideal', eps: w1 * r.workers, lo: null, hi: null, efficiency: 1 },
+      // The ceiling on the training's scale: W=1 training throughput times the uncoordinated speed-up.
+      ...(r.ceiling_speedup !== null && Number.isFinite(u1)
+        ? [{ model, workers: r.workers, line: 'ceiling', eps: w1 * r.ceiling_speedup, lo: null, hi: null, efficiency: r.ceiling_speedup / r.workers }]
+        : []),
     ];
   });
+  const ceiling = values.some((v) => v.line === 'ceiling');
   const x = { field: 'workers', type: 'quantitative', title: 'workers', axis: { values: counts, format: 'd' }, scale: { domain: [0, Math.max(...counts) + 0.5] } };
   const color = { field: 'model', type: 'nominal', title: 'model' };
-  const dash = { field: 'line', type: 'nominal', title: null, scale: { domain: ['measured', 'ideal'], range: [[1, 0], [5, 4]] }, legend: null };
+  const dash = { field: 'line', type: 'nominal', title: null, scale: { domain: ['measured', 'ideal', 'ceiling'], range: [[1, 0], [5, 4], [1, 3]] }, legend: null };
   // The CNN runs ~10x slower than the ANN: on one linear axis its line would lie flat on the floor.
   const eps = values.map((v) => v.eps).filter((v) => Number.isFinite(v) && v > 0);
   const logScale = eps.length > 0 && Math.max(...eps) / Math.min(...eps) > 8;
-  const panel = (field: 'eps' | 'efficiency', title: string, yTitle: string) => ({
-    title,
+  const panel = (field: 'eps' | 'efficiency', text: string, subtitle: string, yTitle: string) => ({
+    title: { text, subtitle },
     width: 300,
     height: 220,
     layer: [
@@ -341,8 +390,8 @@ export function scalingSpec(rows: readonly BenchRow[]): TopLevelSpec {
   return {
     data: { values },
     hconcat: [
-      panel('eps', 'Throughput (bars: min–max; dashed: ideal)', logScale ? 'examples/s (log scale)' : 'examples/s'),
-      panel('efficiency', 'Parallel efficiency (dashed: ideal)', 'speed-up / workers'),
+      panel('eps', 'Throughput', `bars: min–max; dashed: ideal${ceiling ? '; dotted: ceiling' : ''}`, logScale ? 'examples/s (log scale)' : 'examples/s'),
+      panel('efficiency', 'Parallel efficiency', `dashed: ideal${ceiling ? '; dotted: uncoordinated ceiling' : ''}`, 'speed-up / workers'),
     ],
   } as unknown as TopLevelSpec;
 }

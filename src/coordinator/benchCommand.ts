@@ -40,6 +40,7 @@ export interface BenchArgs {
   'stock-kernels'?: boolean;
   'data-dir'?: string;
   comm?: boolean;
+  ceiling?: boolean;
   out?: string;
   json?: boolean;
 }
@@ -72,7 +73,13 @@ export function defaultBenchDir(now = new Date()): string {
 }
 
 /** One repeat of one (model, W): a fresh Trainer, warm-up steps, measured steps. */
-async function measureTraining(cfg: Config, dataset: SharedDataset, workers: number, warmup: number, steps: number, repeat: number): Promise<{ sample: BenchSample; backend: string }> {
+async function measureTraining(
+  cfg: Config,
+  dataset: SharedDataset,
+  workers: number,
+  o: { warmup: number; steps: number; repeat: number; ceiling: boolean },
+): Promise<{ sample: BenchSample; backend: string }> {
+  const { warmup, steps, repeat } = o;
   const dir = mkdtempSync(join(tmpdir(), 'pixelsense-bench-'));
   const metrics = new TrainingMetrics({ runId: 'bench', model: cfg.model.kind, backend: cfg.runtime.backend, workers, configFile: CONFIG_LABEL });
   try {
@@ -92,6 +99,11 @@ async function measureTraining(cfg: Config, dataset: SharedDataset, workers: num
       const reports = await trainer.runSteps(steps);
       const wall = (performance.now() - t0) / 1000;
       const sample = sampleFromSteps({ model: cfg.model.kind, workers, repeat }, reports, wall, process.memoryUsage().rss);
+      if (o.ceiling) {
+        // Same pool, already warm: `steps` more steps' worth of work per worker, uncoordinated.
+        const u = await trainer.runUncoordinated(steps);
+        sample.uncoordinated_examples_per_sec = u.seconds > 0 ? u.examples / u.seconds : null;
+      }
       return { sample, backend: trainer.backend };
     } finally {
       await trainer.close();
@@ -145,13 +157,14 @@ export async function runBench(argv: BenchArgs): Promise<number> {
       log(`${model} model.fit   repeat ${repeat}/${repeats}: ${Math.round(fit.examplesPerSecond)} ex/s (${(fit.stepSeconds * 1000).toFixed(1)} ms/step)`);
       for (const workers of counts) {
         const cfg = benchConfig(model, { ...base, workers });
-        const m = await measureTraining(cfg, dataset, workers, warmup, steps, repeat);
+        const m = await measureTraining(cfg, dataset, workers, { warmup, steps, repeat, ceiling: argv.ceiling === true });
         backend = m.backend;
         samples.push(m.sample);
         const s = m.sample;
         log(
           `${model} W=${workers}${workers > cores ? '*' : ''} repeat ${repeat}/${repeats}: ${Math.round(s.examples_per_sec)} ex/s | step ${s.step_ms.toFixed(1)} ms = ` +
-            `compute ${s.compute_ms.toFixed(1)} + broadcast ${s.broadcast_ms.toFixed(2)} + wait ${s.wait_ms.toFixed(1)} + reduce ${s.reduce_ms.toFixed(2)} + update ${s.update_ms.toFixed(2)} + overhead ${s.overhead_ms.toFixed(2)}`,
+            `compute ${s.compute_ms.toFixed(1)} + broadcast ${s.broadcast_ms.toFixed(2)} + wait ${s.wait_ms.toFixed(1)} + reduce ${s.reduce_ms.toFixed(2)} + update ${s.update_ms.toFixed(2)} + overhead ${s.overhead_ms.toFixed(2)}` +
+            (s.uncoordinated_examples_per_sec !== null ? ` | uncoordinated ${Math.round(s.uncoordinated_examples_per_sec)} ex/s` : ''),
         );
       }
     }

@@ -194,6 +194,20 @@ export class Trainer {
     return reports;
   }
 
+  /**
+   * pixelsense bench --ceiling: every worker computes its shard of the next
+   * step `repeat` times back to back, all workers at once, with no reduce,
+   * update or dispatch in between: what the machine gives W uncoordinated
+   * threads doing this work. Weights and the step counter are untouched (the
+   * gradient slots are overwritten).
+   */
+  async runUncoordinated(repeat: number): Promise<{ examples: number; seconds: number }> {
+    const micro = this.batchAt(this.step);
+    const t0 = performance.now();
+    await this.dispatch(this.step, micro, repeat);
+    return { examples: repeat * micro.reduce((s, m) => s + m.count, 0), seconds: (performance.now() - t0) / 1000 };
+  }
+
   /** One optimizer step: dispatch the shards, reduce, update the weights, log. */
   private async trainStep(): Promise<StepReport> {
     const { metrics } = this.o;
@@ -232,12 +246,12 @@ export class Trainer {
   }
 
   /** One task per shard; all run concurrently, failures are retried by the pool. */
-  private async dispatch(step: number, micro: MicroBatch[]): Promise<TrainTaskResult[]> {
+  private async dispatch(step: number, micro: MicroBatch[], repeat = 1): Promise<TrainTaskResult[]> {
     const epoch = Math.floor(step / this.stepsPerEpoch);
     const shards = shardMicroBatches(micro, this.pool.size);
     const results = await Promise.all(
       shards.map((microBatches, shard) =>
-        this.pool.run({ kind: 'train', epoch, step, shard, attempt: 0, microBatches }, `train step ${step} shard ${shard}`),
+        this.pool.run({ kind: 'train', epoch, step, shard, attempt: 0, microBatches, ...(repeat > 1 ? { repeat } : {}) }, `train step ${step} shard ${shard}`),
       ),
     );
     return results.filter((r): r is TrainTaskResult => r.kind === 'train');

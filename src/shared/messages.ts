@@ -50,6 +50,12 @@ export type TaskMessage =
       /** 0 for the first try; faults are injected only on the first try. */
       readonly attempt: number;
       readonly microBatches: readonly MicroBatch[];
+      /**
+       * pixelsense bench --ceiling only: run the shard this many times back
+       * to back (fresh weight tensors each time, nothing reduced), to measure
+       * the workers' compute with no coordination between steps. Default 1.
+       */
+      readonly repeat?: number;
     }
   | {
       readonly kind: 'eval';

@@ -13,7 +13,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { move, workerData } from 'piscina';
 import { initBackend } from '../shared/backend.js';
 import { NUM_CLASSES } from '../shared/dataset.js';
-import { decodeTask, encode, type Encoded, type MicroBatchResult, type TaskMessage, type TaskResult, type WorkerInit, type WorkerMemory } from '../shared/messages.js';
+import { decodeTask, encode, type Encoded, type MicroBatch, type MicroBatchResult, type TaskMessage, type TaskResult, type WorkerInit, type WorkerMemory } from '../shared/messages.js';
 import { planModel, type ModelPlan } from '../shared/modelPlan.js';
 import { Rng, Stream } from '../shared/rng.js';
 import { augmentBatch, rangeIndices, readExamples } from './examples.js';
@@ -36,24 +36,21 @@ function backendReady(): Promise<string> {
 async function train(task: Extract<TaskMessage, { kind: 'train' }>): Promise<TaskResult> {
   maybeInjectFault(task.step, task.shard, task.attempt);
   const t0 = performance.now();
-  const cfg = init.config;
-  // A fresh copy of the weights for this step: the coordinator rewrote them
-  // since the last task, and XNNPACK caches packed weights per tensor id, so
-  // weights must be new tensors, never an overwrite of old ones.
-  const params = paramTensors(plan, weights);
-  const weightCopySeconds = (performance.now() - t0) / 1000;
-  const results: MicroBatchResult[] = [];
-  try {
-    for (const mb of task.microBatches) {
-      const batch = readExamples(init.dataset.train, order.subarray(mb.start, mb.start + mb.count));
-      augmentBatch(batch, cfg.augment, Rng.derive(cfg.train.seed, Stream.augment, task.epoch, task.step, mb.index));
-      const rng = Rng.derive(cfg.train.seed, Stream.dropout, task.epoch, task.step, mb.index);
-      const slot = { gradients, batchStats, index: mb.index };
-      const g = microBatchGradient(plan, params, batch.pixels, batch.labels, { labelSmoothing: cfg.train.labelSmoothing, rng, slot });
-      results.push({ index: mb.index, loss: g.loss, correct: g.correct, count: mb.count });
+  let weightCopySeconds = 0;
+  let results: MicroBatchResult[] = [];
+  // repeat > 1 only for pixelsense bench --ceiling: the same shard again, as a fresh step each time.
+  for (let r = 0; r < (task.repeat ?? 1); r++) {
+    const t = performance.now();
+    // A fresh copy of the weights for this step: the coordinator rewrote them
+    // since the last task, and XNNPACK caches packed weights per tensor id, so
+    // weights must be new tensors, never an overwrite of old ones.
+    const params = paramTensors(plan, weights);
+    weightCopySeconds += (performance.now() - t) / 1000;
+    try {
+      results = task.microBatches.map((mb) => trainMicroBatch(task, mb, params));
+    } finally {
+      tf.dispose(params);
     }
-  } finally {
-    tf.dispose(params);
   }
   return {
     kind: 'train',
@@ -64,6 +61,17 @@ async function train(task: Extract<TaskMessage, { kind: 'train' }>): Promise<Tas
     weightCopySeconds,
     memory: workerMemory(),
   };
+}
+
+/** One micro-batch: its examples (augmented), its dropout stream, its gradient into its shared slot. */
+function trainMicroBatch(task: Extract<TaskMessage, { kind: 'train' }>, mb: MicroBatch, params: tf.Tensor[]): MicroBatchResult {
+  const cfg = init.config;
+  const batch = readExamples(init.dataset.train, order.subarray(mb.start, mb.start + mb.count));
+  augmentBatch(batch, cfg.augment, Rng.derive(cfg.train.seed, Stream.augment, task.epoch, task.step, mb.index));
+  const rng = Rng.derive(cfg.train.seed, Stream.dropout, task.epoch, task.step, mb.index);
+  const slot = { gradients, batchStats, index: mb.index };
+  const g = microBatchGradient(plan, params, batch.pixels, batch.labels, { labelSmoothing: cfg.train.labelSmoothing, rng, slot });
+  return { index: mb.index, loss: g.loss, correct: g.correct, count: mb.count };
 }
 
 /** This thread's heap, tensor bytes and (wasm backend) linear memory: a few microseconds, no syscalls. */
