@@ -93,3 +93,12 @@ test('the optimizer falls back to JS for arrays outside the kernels\' memory', (
   o.apply(p, new Float32Array([1, 1, 1, -1, -1, -1]), 0.1);
   assert.deepEqual(Array.from(p, (x) => Math.round(x * 10) / 10), [0.9, 1.9, 2.9, 4.1, 5.1, 6.1]);
 });
+
+test('a step whose gradient slots exceed one shared memory is refused with the config field to change', () => {
+  const cnn = planModel(parseConfig({ model: { kind: 'cnn' } }, 'test').model);
+  assert.throws(() => allocateBuffers(cnn, 5000, 'configs/huge.yaml'), (err: Error) => {
+    assert.equal(err.name, 'ConfigError');
+    assert.match(err.message, /^configs\/huge\.yaml: train\.microBatchSize: 5000 micro-batches per step need 4\.\d GiB/);
+    return true;
+  });
+});

@@ -10,6 +10,7 @@
  * next task's dispatch.
  */
 import type { Config } from '../shared/config.js';
+import { ConfigError } from '../shared/errors.js';
 import type { MicroBatch } from '../shared/messages.js';
 import { BATCH_NORM_MOMENTUM, type ModelPlan } from '../shared/modelPlan.js';
 import { Rng, Stream } from '../shared/rng.js';
@@ -44,7 +45,11 @@ export function workerBuffers(b: SharedBuffers): Pick<SharedBuffers, 'weights' |
   return { weights: b.weights, gradients: b.gradients, batchStats: b.batchStats };
 }
 
-export function allocateBuffers(plan: ModelPlan, microBatchesPerStep: number): SharedBuffers {
+/** The most a 32-bit WebAssembly memory can hold: 65536 pages of 64 KiB. */
+const MAX_PAGES = 65536;
+
+/** `configFile` names the config in the error when a step's slots do not fit in one shared memory. */
+export function allocateBuffers(plan: ModelPlan, microBatchesPerStep: number, configFile = '<config>'): SharedBuffers {
   const P = plan.paramCount;
   const S = plan.stateCount;
   const floats = [P + S, P, 2 * P, microBatchesPerStep * P, Math.max(1, microBatchesPerStep * S)];
@@ -52,6 +57,11 @@ export function allocateBuffers(plan: ModelPlan, microBatchesPerStep: number): S
   const scratchBytes = align(UpdateKernels.scratchBytes(microBatchesPerStep));
   const total = floats.reduce((sum, n) => sum + align(n * 4), scratchBytes);
   const pages = Math.ceil(total / 65536);
+  if (pages > MAX_PAGES) {
+    const gib = (total / 2 ** 30).toFixed(1);
+    throw new ConfigError(configFile, 'train.microBatchSize',
+      `${microBatchesPerStep} micro-batches per step need ${gib} GiB of gradient slots, more than the 4 GiB of one shared WebAssembly memory: raise train.microBatchSize or lower train.batchSize`);
+  }
   const memory = new SharedMemory({ initial: pages, maximum: pages, shared: true });
   let at = scratchBytes;
   const [weights, gradient, moments, gradients, batchStats] = floats.map((n) => {

@@ -119,7 +119,7 @@ export class Trainer {
   /** Allocate shared memory, initialise (or restore) the weights, start the pool. */
   static async create(o: TrainOptions): Promise<Trainer> {
     const plan = planModel(o.cfg.model);
-    const buffers = allocateBuffers(plan, microBatchesPerStep(o.cfg));
+    const buffers = allocateBuffers(plan, microBatchesPerStep(o.cfg), o.configFile);
     const order = new SharedArrayBuffer(o.dataset.train.count * Uint32Array.BYTES_PER_ELEMENT);
     const ps = new ParameterServer(plan, o.cfg, buffers);
     const pool = await WorkerPool.start({
