@@ -13,13 +13,8 @@ import type { StepReport } from './trainer.js';
 
 export type ModelKind = 'ann' | 'cnn';
 
-/** One repeat of one (model, worker count): steady-state steps only. */
-export interface BenchSample {
-  model: ModelKind;
-  workers: number;
-  repeat: number;
-  examples_per_sec: number;
-  /** Mean milliseconds per step, and its parts. */
+/** Milliseconds per step and their parts (they add up to step_ms), compute share, memory. */
+export interface StepColumns {
   step_ms: number;
   compute_ms: number;
   broadcast_ms: number;
@@ -34,6 +29,14 @@ export interface BenchSample {
   heap_per_worker_mb: number;
   tf_per_worker_mb: number;
   wasm_per_worker_mb: number | null;
+}
+
+/** One repeat of one (model, worker count): steady-state steps only; step columns are means over its steps. */
+export interface BenchSample extends StepColumns {
+  model: ModelKind;
+  workers: number;
+  repeat: number;
+  examples_per_sec: number;
   /** --ceiling: examples/s of the same workers computing their shards back to back with no coordination; null without it. */
   uncoordinated_examples_per_sec: number | null;
 }
@@ -52,7 +55,8 @@ export interface Stat {
   max: number;
 }
 
-export interface BenchRow {
+/** Step columns here are medians over repeats. */
+export interface BenchRow extends StepColumns {
   model: ModelKind;
   workers: number;
   oversubscribed: boolean;
@@ -60,19 +64,6 @@ export interface BenchRow {
   /** Median examples/s over the median at W=1; efficiency = speedup / workers. */
   speedup: number | null;
   efficiency: number | null;
-  compute_fraction: number;
-  /** Medians over repeats. */
-  step_ms: number;
-  compute_ms: number;
-  broadcast_ms: number;
-  wait_ms: number;
-  reduce_ms: number;
-  update_ms: number;
-  overhead_ms: number;
-  rss_mb: number;
-  heap_per_worker_mb: number;
-  tf_per_worker_mb: number;
-  wasm_per_worker_mb: number | null;
   /**
    * --ceiling: uncoordinated examples/s (median, min, max) and its speed-up
    * over W=1's: how far the machine itself lets W threads scale on this work.

@@ -15,7 +15,8 @@ import type { MicroBatch } from '../shared/messages.js';
 import { BATCH_NORM_MOMENTUM, type ModelPlan } from '../shared/modelPlan.js';
 import { Rng, Stream } from '../shared/rng.js';
 import { Optimizer, type OptimizerState } from './optimizer.js';
-import { SharedMemory, UpdateKernels } from './updateKernels.js';
+import { Wasm, type WasmMemory } from '../shared/kernels/wasm-asm.js';
+import { UpdateKernels } from './updateKernels.js';
 
 /**
  * Everything the parameter server touches each step, as views of one shared
@@ -24,7 +25,7 @@ import { SharedMemory, UpdateKernels } from './updateKernels.js';
  * once. Regions start on 16-byte boundaries.
  */
 export interface SharedBuffers {
-  readonly memory: SharedMemory;
+  readonly memory: WasmMemory;
   /** Params then batch-norm state: the workers read them. */
   readonly weights: Float32Array;
   /** One gradient slot per micro-batch of a step: the workers write them. */
@@ -62,7 +63,7 @@ export function allocateBuffers(plan: ModelPlan, microBatchesPerStep: number, co
     throw new ConfigError(configFile, 'train.microBatchSize',
       `${microBatchesPerStep} micro-batches per step need ${gib} GiB of gradient slots, more than the 4 GiB of one shared WebAssembly memory: raise train.microBatchSize or lower train.batchSize`);
   }
-  const memory = new SharedMemory({ initial: pages, maximum: pages, shared: true });
+  const memory = new Wasm.Memory({ initial: pages, maximum: pages, shared: true });
   let at = scratchBytes;
   const [weights, gradient, moments, gradients, batchStats] = floats.map((n) => {
     const view = new Float32Array(memory.buffer, at, n);
@@ -132,8 +133,8 @@ export class ParameterServer {
     const total = sorted.reduce((s, mb) => s + mb.count, 0);
     const weights = sorted.map((mb) => mb.count / total);
     const slots = sorted.map((mb) => this.gradientSlots.subarray(mb.index * P, (mb.index + 1) * P));
-    // SIMD for whole groups of 4 elements (CNN, 4 slots: 0.8 ms in JS); the
-    // same arithmetic in JS for the rest.
+    // SIMD for whole groups of 4 elements (CNN, 4 slots: 0.30 ms); the same
+    // arithmetic in JS for the rest.
     const from = this.kernels ? P - (P % 4) : 0;
     this.kernels?.reduce(slots, weights, this.gradient, from / 4);
     reduceRange(slots, weights, this.gradient, from, P);
@@ -194,26 +195,14 @@ export class ParameterServer {
 /**
  * out[j] = f32(0 + w0*s0[j] + w1*s1[j] + ...) for j in [from, to): each
  * element's sum runs over the slots in index order in a float64 register and
- * is rounded once. Element-major (one pass over the slots, one write) rather
- * than a read-modify-write accumulator pass per slot: 2.1 -> 0.8 ms for the
- * CNN's 4 x 225k floats. The reference that the SIMD kernel reproduces bit
- * for bit.
+ * is rounded once. The reference that the SIMD kernel reproduces bit for
+ * bit; it runs only the last P % 4 elements, or everything under
+ * PIXELSENSE_NO_SIMD=1.
  */
 export function reduceRange(slots: readonly Float32Array[], weights: readonly number[], out: Float32Array, from: number, to: number): void {
-  if (slots.length === 2) {
-    const [a, b] = slots as [Float32Array, Float32Array];
-    const [wa, wb] = weights as [number, number];
-    for (let j = from; j < to; j++) out[j] = 0 + wa * (a[j] as number) + wb * (b[j] as number);
-  } else if (slots.length === 4) {
-    const [a, b, c, d] = slots as [Float32Array, Float32Array, Float32Array, Float32Array];
-    const [wa, wb, wc, wd] = weights as [number, number, number, number];
-    for (let j = from; j < to; j++) out[j] = 0 + wa * (a[j] as number) + wb * (b[j] as number) + wc * (c[j] as number) + wd * (d[j] as number);
-  } else {
-    const n = slots.length;
-    for (let j = from; j < to; j++) {
-      let acc = 0;
-      for (let i = 0; i < n; i++) acc += (weights[i] as number) * ((slots[i] as Float32Array)[j] as number);
-      out[j] = acc;
-    }
+  for (let j = from; j < to; j++) {
+    let acc = 0;
+    for (let i = 0; i < slots.length; i++) acc += (weights[i] as number) * ((slots[i] as Float32Array)[j] as number);
+    out[j] = acc;
   }
 }

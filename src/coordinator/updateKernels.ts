@@ -19,17 +19,10 @@
 import {
   ADD, F32X4_DEMOTE_F64X2_ZERO as DEMOTE, F64X2_ADD, F64X2_DIV, F64X2_MUL, F64X2_PROMOTE_LOW as PROMOTE, F64X2_SQRT, F64X2_SUB,
   HIGH_TO_LOW, I32, I32_LOAD, I32_SHL, LOW_LOW, V128, V128_ZERO, encodeModule, get, i32, inc, loop, set, vload, vload64Splat, vstore,
-  type Fn,
+  Wasm, type Fn, type WasmMemory, type WasmModule,
 } from '../shared/kernels/wasm-asm.js';
 import { simdEnabled } from '../shared/kernels/simd.js';
 
-declare namespace WebAssembly {
-  class Memory { constructor(d: { initial: number; maximum: number; shared: boolean }); readonly buffer: ArrayBuffer | SharedArrayBuffer }
-  class Module { constructor(bytes: Uint8Array) }
-  class Instance { constructor(module: Module, imports: object); readonly exports: object }
-}
-export type SharedMemory = WebAssembly.Memory;
-export const SharedMemory = WebAssembly.Memory;
 
 /** f64x2 of half `h` (0: floats 0-1, 1: floats 2-3) of the f32x4 in local `x`. */
 const half = (x: number, h: 0 | 1): number[] => (h === 0 ? [...get(x), ...PROMOTE] : [...get(x), ...get(x), ...HIGH_TO_LOW, ...PROMOTE]);
@@ -126,7 +119,7 @@ interface Exports {
   sgd(p: number, g: number, chunks: number, sc: number): void;
 }
 
-let compiled: WebAssembly.Module | null | undefined;
+let compiled: WasmModule | null | undefined;
 
 /**
  * The kernels bound to one shared memory, plus a scratch area in it for
@@ -138,7 +131,7 @@ export class UpdateKernels {
   private readonly i32: Int32Array;
 
   private constructor(
-    private readonly memory: SharedMemory,
+    private readonly memory: WasmMemory,
     private readonly fns: Exports,
     /** Byte address of the scratch area: 8 f64 scalars, then f64 weights, then i32 slot addresses. */
     private readonly scratch: number,
@@ -154,15 +147,15 @@ export class UpdateKernels {
   }
 
   /** The kernels on `memory`, or undefined where WebAssembly SIMD is unavailable or turned off (PIXELSENSE_NO_SIMD=1). */
-  static create(memory: SharedMemory, scratch: number, maxSlots: number): UpdateKernels | undefined {
+  static create(memory: WasmMemory, scratch: number, maxSlots: number): UpdateKernels | undefined {
     if (!simdEnabled()) return undefined;
     try {
-      compiled ??= new WebAssembly.Module(encodeModule([reduce, adam, momentumFn(false), momentumFn(true), sgd], { sharedMemory: true }));
+      compiled ??= new Wasm.Module(encodeModule([reduce, adam, momentumFn(false), momentumFn(true), sgd], { sharedMemory: true }));
     } catch {
       compiled = null;
     }
     if (compiled === null) return undefined;
-    const fns = new WebAssembly.Instance(compiled, { env: { memory } }).exports as Exports;
+    const fns = new Wasm.Instance(compiled, { env: { memory } }).exports as Exports;
     return new UpdateKernels(memory, fns, scratch, maxSlots);
   }
 

@@ -48,16 +48,8 @@
 import {
   ADD, BITSELECT, F32_ADD, F32_LOAD, F32_STORE, F32X4_ADD, F32X4_GT, F32X4_LT, F32X4_MUL, F32X4_NE, F32X4_SPLAT,
   F32X4_SUB, F64X2_ADD, F64X2_PROMOTE_LOW, HIGH_TO_LOW, I32, I32_LOAD, I32X4_EQ, I32X4_SPLAT, MUL, NE, V128,
-  GE_S, encodeModule, f32c, f32x4Lane, get, i32, i32x4Lane, inc, loop, set, vload, vstore, type Fn,
+  GE_S, Wasm, encodeModule, f32c, f32x4Lane, get, i32, i32x4Lane, inc, loop, set, vload, vstore, type Fn, type WasmMemory, type WasmModule,
 } from './wasm-asm.js';
-
-// The project compiles with lib ES2022 only (no DOM), which has no
-// WebAssembly typings: declare the three classes used here.
-declare namespace WebAssembly {
-  class Memory { readonly buffer: ArrayBuffer }
-  class Module { constructor(bytes: Uint8Array) }
-  class Instance { constructor(module: Module, imports: object); readonly exports: object }
-}
 
 // colsum(src0, rows1, chunks2, acc3) locals r4 j5 a6 v7:v128
 const colsum: Fn = {
@@ -300,8 +292,8 @@ export interface Simd {
   maxPoolTile(xb: number, dxDelta: number, gp: number, offs: number, k: number, cbytes: number, count: number, xstep: number): void;
 }
 
-const cache = new WeakMap<WebAssembly.Memory, Simd | null>();
-let compiled: WebAssembly.Module | null | undefined;
+const cache = new WeakMap<WasmMemory, Simd | null>();
+let compiled: WasmModule | null | undefined;
 let disabled = process.env.PIXELSENSE_NO_SIMD === '1';
 
 /** Turns the SIMD helpers off (tests use it to exercise the JS paths). */
@@ -314,13 +306,13 @@ export function simdEnabled(): boolean { return !disabled; }
 export function simdFor(backend: unknown): Simd | undefined {
   if (disabled) return undefined;
   const memory = (backend as { wasm?: { asm?: { memory?: unknown } } }).wasm?.asm?.memory;
-  if (!(memory instanceof WebAssembly.Memory)) return undefined;
+  if (!(memory instanceof Wasm.Memory)) return undefined;
   let inst = cache.get(memory);
   if (inst === undefined) {
     try {
-      if (compiled === undefined) compiled = new WebAssembly.Module(encodeModule(FNS));
+      if (compiled === undefined) compiled = new Wasm.Module(encodeModule(FNS));
       inst = compiled === null ? null
-        : new WebAssembly.Instance(compiled, { env: { memory } }).exports as unknown as Simd;
+        : new Wasm.Instance(compiled, { env: { memory } }).exports as unknown as Simd;
     } catch {
       compiled = null;
       inst = null;

@@ -9,6 +9,17 @@
 
 export interface Fn { name: string; params: number; locals: number[]; body: number[] }
 
+// The project compiles with lib ES2022 only (no DOM), which has no
+// WebAssembly typings: the three classes the kernels use, typed once here.
+export interface WasmMemory { readonly buffer: ArrayBuffer | SharedArrayBuffer }
+export interface WasmModule { readonly __brand: 'WebAssembly.Module' }
+interface WasmApi {
+  Memory: new (descriptor: { initial: number; maximum?: number; shared?: boolean }) => WasmMemory;
+  Module: new (bytes: Uint8Array) => WasmModule;
+  Instance: new (module: WasmModule, imports: object) => { readonly exports: object };
+}
+export const Wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+
 export const I32 = 0x7f;
 export const V128 = 0x7b;
 
