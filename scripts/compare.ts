@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { BACKEND_CHOICES, type BackendChoice } from '../src/shared/backend.js';
 import { exitCodeOf, PixelSenseError, UsageError } from '../src/shared/errors.js';
-import { writeReport } from '../src/coordinator/report.js';
+import { writeReport } from '../src/coordinator/report/report.js';
 
 /** dist/scripts/compare.js -> the repository root, wherever npm is run from. */
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -27,7 +27,7 @@ const CONFIGS = [
 function train(config: string, out: string, dataDir: string | undefined): Promise<void> {
   const args = [CLI, 'train', config, '--json', '--out', out, '--overwrite'];
   if (dataDir !== undefined) args.push('--data-dir', dataDir);
-  process.stderr.write(`compare: node ${args.map((a) => (a === CLI ? 'dist/src/coordinator/cli.js' : a)).join(' ')}\n`);
+  process.stderr.write(`compare: node ${args.map((a) => (a === CLI ? 'dist/src/coordinator/cli/cli.js' : a)).join(' ')}\n`);
   return new Promise((ok, fail) => {
     const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
     child.on('error', fail);

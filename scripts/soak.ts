@@ -23,11 +23,11 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runInNewContext } from 'node:vm';
 import { setFlagsFromString } from 'node:v8';
-import { loadFashionMnist } from '../src/coordinator/fashionMnist.js';
-import { TrainingMetrics } from '../src/coordinator/metrics.js';
-import type { Reporter } from '../src/coordinator/progress.js';
-import { RunDir } from '../src/coordinator/runDir.js';
-import { Trainer } from '../src/coordinator/trainer.js';
+import { loadFashionMnist } from '../src/coordinator/data/fashionMnist.js';
+import { TrainingMetrics } from '../src/coordinator/metrics/metrics.js';
+import type { Reporter } from '../src/coordinator/training/progress.js';
+import { RunDir } from '../src/coordinator/training/runDir.js';
+import { Trainer } from '../src/coordinator/training/trainer.js';
 import { initBackend } from '../src/shared/backend.js';
 import { parseConfig } from '../src/shared/config.js';
 

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32, gzipSync } from 'node:zlib';
 import sharp from 'sharp';
-import { encodeIdx } from '../src/coordinator/idx.js';
+import { encodeIdx } from '../src/coordinator/data/idx.js';
 import { type Run, runCli, snapshot } from './support/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pixelsense-badinput-'));

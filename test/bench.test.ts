@@ -11,11 +11,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { aggregate, benchMarkdown, sampleFromSteps, type BenchReport, type BenchSample } from '../src/coordinator/bench.js';
-import type { StepReport } from '../src/coordinator/trainer.js';
+import { aggregate, benchMarkdown, sampleFromSteps, type BenchReport, type BenchSample } from '../src/coordinator/bench/bench.js';
+import type { StepReport } from '../src/coordinator/training/trainer.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url)); // dist/test -> repo root
-const CLI = join(ROOT, 'dist/src/coordinator/cli.js');
+const CLI = join(ROOT, 'dist/src/coordinator/cli/cli.js');
 
 test('a tiny bench run writes bench.json, bench.md, the SVG and PNG chart, and ends stdout with the JSON summary', async () => {
   const out = mkdtempSync(join(tmpdir(), 'pixelsense-bench-test-'));

@@ -6,7 +6,7 @@ import {
   evalReport,
   formatEvalReport,
   mergeConfusion,
-} from '../src/coordinator/classification.js';
+} from '../src/coordinator/report/classification.js';
 
 /**
  * Three classes in play (0, 1, 2), the other seven absent:

@@ -27,8 +27,8 @@ import {
   verifyData,
   type LoadOptions,
   type FileName,
-} from '../src/coordinator/fashionMnist.js';
-import { encodeIdx, readIdxFile } from '../src/coordinator/idx.js';
+} from '../src/coordinator/data/fashionMnist.js';
+import { encodeIdx, readIdxFile } from '../src/coordinator/data/idx.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SHARED = join(ROOT, '..', 'shared', 'data', 'fashion-mnist');

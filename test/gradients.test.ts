@@ -6,9 +6,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
-import { allocateBuffers, initialWeights, ParameterServer, type SharedBuffers } from '../src/coordinator/parameterServer.js';
-import { loadFashionMnist } from '../src/coordinator/fashionMnist.js';
-import { Optimizer } from '../src/coordinator/optimizer.js';
+import { allocateBuffers, initialWeights, ParameterServer, type SharedBuffers } from '../src/coordinator/training/parameterServer.js';
+import { loadFashionMnist } from '../src/coordinator/data/fashionMnist.js';
+import { Optimizer } from '../src/coordinator/training/optimizer.js';
 import { initBackend } from '../src/shared/backend.js';
 import { parseConfig } from '../src/shared/config.js';
 import { cutMicroBatches, type MicroBatch } from '../src/shared/messages.js';

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { DataError } from '../src/shared/errors.js';
-import { encodeIdx, parseIdx, readIdxFile, readIdxHeader, type IdxData } from '../src/coordinator/idx.js';
+import { encodeIdx, parseIdx, readIdxFile, readIdxHeader, type IdxData } from '../src/coordinator/data/idx.js';
 
 // dist/test/idx.test.js -> repository root -> ../shared beside it.
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));

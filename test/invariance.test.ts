@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { latestCheckpoint } from '../src/coordinator/checkpoint.js';
+import { latestCheckpoint } from '../src/coordinator/training/checkpoint.js';
 import { configHash, loadConfig } from '../src/shared/config.js';
 import { runCli, sha256, type Run } from './support/cli.js';
 

@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
-import { toLayersModel } from '../src/coordinator/layersExport.js';
-import { initialWeights } from '../src/coordinator/parameterServer.js';
+import { toLayersModel } from '../src/coordinator/training/layersExport.js';
+import { initialWeights } from '../src/coordinator/training/parameterServer.js';
 import { initBackend } from '../src/shared/backend.js';
 import { parseConfig } from '../src/shared/config.js';
 import { planModel } from '../src/shared/modelPlan.js';

@@ -10,8 +10,8 @@ import http from 'node:http';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { register as globalRegistry, type MetricObjectWithValues, type MetricValueWithName } from 'prom-client';
-import { METRIC_PREFIX, TrainingMetrics, type RunLabels } from '../src/coordinator/metrics.js';
-import { pushMetrics, startMetricsServer } from '../src/coordinator/metricsServer.js';
+import { METRIC_PREFIX, TrainingMetrics, type RunLabels } from '../src/coordinator/metrics/metrics.js';
+import { pushMetrics, startMetricsServer } from '../src/coordinator/metrics/metricsServer.js';
 import { MetricsError, exitCodeOf } from '../src/shared/errors.js';
 
 const LABELS: RunLabels = { runId: 'run-1', model: 'cnn', backend: 'wasm', workers: 2, configFile: 'configs/cnn.yaml' };

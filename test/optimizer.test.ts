@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Optimizer } from '../src/coordinator/optimizer.js';
-import { learningRate } from '../src/coordinator/schedule.js';
+import { Optimizer } from '../src/coordinator/training/optimizer.js';
+import { learningRate } from '../src/coordinator/training/schedule.js';
 import { parseConfig } from '../src/shared/config.js';
 
 const opt = (o: Record<string, unknown>) => new Optimizer(parseConfig({ optimizer: o }, 'test').optimizer, 2);

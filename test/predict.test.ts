@@ -7,8 +7,8 @@ import { crc32 } from 'node:zlib';
 import sharp from 'sharp';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { readIdxFile } from '../src/coordinator/idx.js';
-import { articleBox, loadImageAs28x28 } from '../src/coordinator/images.js';
+import { readIdxFile } from '../src/coordinator/data/idx.js';
+import { articleBox, loadImageAs28x28 } from '../src/coordinator/report/images.js';
 import { saveLayersModel } from '../src/shared/modelFiles.js';
 import {
   formatPredictions,
@@ -16,7 +16,7 @@ import {
   predictFiles,
   predictProbabilities,
   type PredictResult,
-} from '../src/coordinator/predict.js';
+} from '../src/coordinator/report/predict.js';
 import { initBackend } from '../src/shared/backend.js';
 import { ModelError, UsageError } from '../src/shared/errors.js';
 

@@ -7,10 +7,10 @@ import { join, resolve } from 'node:path';
 import sharp from 'sharp';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { emptyConfusion, evalReport } from '../src/coordinator/classification.js';
-import { readIdxFile } from '../src/coordinator/idx.js';
+import { emptyConfusion, evalReport } from '../src/coordinator/report/classification.js';
+import { readIdxFile } from '../src/coordinator/data/idx.js';
 import { saveLayersModel } from '../src/shared/modelFiles.js';
-import { cnnGains, readRun, writeReport, type ReportResult } from '../src/coordinator/report.js';
+import { cnnGains, readRun, writeReport, type ReportResult } from '../src/coordinator/report/report.js';
 import { initBackend } from '../src/shared/backend.js';
 import { ModelError } from '../src/shared/errors.js';
 

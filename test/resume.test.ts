@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { listCheckpoints, readCheckpoint } from '../src/coordinator/checkpoint.js';
+import { listCheckpoints, readCheckpoint } from '../src/coordinator/training/checkpoint.js';
 import { configHash, loadConfig } from '../src/shared/config.js';
 import { planModel } from '../src/shared/modelPlan.js';
 import { type Run, runCli, sha256, snapshot, startCli } from './support/cli.js';

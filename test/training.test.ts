@@ -8,11 +8,11 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { loadFashionMnist } from '../src/coordinator/fashionMnist.js';
-import { TrainingMetrics } from '../src/coordinator/metrics.js';
-import { createReporter } from '../src/coordinator/progress.js';
-import { RunDir } from '../src/coordinator/runDir.js';
-import { Trainer, type TrainResult } from '../src/coordinator/trainer.js';
+import { loadFashionMnist } from '../src/coordinator/data/fashionMnist.js';
+import { TrainingMetrics } from '../src/coordinator/metrics/metrics.js';
+import { createReporter } from '../src/coordinator/training/progress.js';
+import { RunDir } from '../src/coordinator/training/runDir.js';
+import { Trainer, type TrainResult } from '../src/coordinator/training/trainer.js';
 import { initBackend } from '../src/shared/backend.js';
 import { parseConfig } from '../src/shared/config.js';
 

@@ -5,9 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Optimizer } from '../src/coordinator/optimizer.js';
-import { allocateBuffers, reduceRange } from '../src/coordinator/parameterServer.js';
-import { UpdateKernels } from '../src/coordinator/updateKernels.js';
+import { Optimizer } from '../src/coordinator/training/optimizer.js';
+import { allocateBuffers, reduceRange } from '../src/coordinator/training/parameterServer.js';
+import { UpdateKernels } from '../src/coordinator/training/updateKernels.js';
 import { parseConfig } from '../src/shared/config.js';
 import { planModel } from '../src/shared/modelPlan.js';
 import { Rng } from '../src/shared/rng.js';

@@ -7,7 +7,7 @@
  * then does training start on that port. A seconds-long run would otherwise be
  * half over before Prometheus's first scrape.
  *
- * The run is `node dist/src/coordinator/cli.js train configs/smoke.yaml ...`.
+ * The run is `node dist/src/coordinator/cli/cli.js train configs/smoke.yaml ...`.
  * PIXELSENSE_E2E_FAKE=1 swaps in a stand-in (this same file, re-run as a
  * child with PIXELSENSE_E2E_DRIVER=1) that drives TrainingMetrics in a loop:
  * it exercises the metrics stack alone, never replacing the CLI silently.
@@ -29,7 +29,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { once } from 'node:events';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url)); // dist/test/e2e -> repo root
-const CLI = join(ROOT, 'dist/src/coordinator/cli.js');
+const CLI = join(ROOT, 'dist/src/coordinator/cli/cli.js');
 const SELF = fileURLToPath(import.meta.url);
 const HOST = '127.0.0.1';
 
@@ -252,8 +252,8 @@ async function e2e(): Promise<void> {
  * stderr line and endpoint.json, ~4 s of synthetic steps, then the linger.
  */
 async function fakeTrain(argv: string[]): Promise<void> {
-  const { TrainingMetrics } = await import('../../src/coordinator/metrics.js');
-  const { startMetricsServer } = await import('../../src/coordinator/metricsServer.js');
+  const { TrainingMetrics } = await import('../../src/coordinator/metrics/metrics.js');
+  const { startMetricsServer } = await import('../../src/coordinator/metrics/metricsServer.js');
   const arg = (name: string, dflt: string): string => {
     const i = argv.indexOf(name);
     return i >= 0 ? (argv[i + 1] ?? dflt) : dflt;

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The compiled CLI entry (tests run from dist/test/). */
-export const CLI = fileURLToPath(new URL('../../src/coordinator/cli.js', import.meta.url));
+export const CLI = fileURLToPath(new URL('../../src/coordinator/cli/cli.js', import.meta.url));
 
 export interface Run {
   code: number | null;

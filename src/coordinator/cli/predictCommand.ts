@@ -1,0 +1,24 @@
+/** `pixelsense predict <run-or-model-dir> <image>...`: one line (or JSON) per image; exit 1 if any image failed. */
+import type { BackendChoice } from '../../shared/backend.js';
+import { formatPredictions, predictExitCode, predictFiles } from '../report/predict.js';
+
+export interface PredictArgs {
+  dir: string;
+  images: string[];
+  top?: number;
+  json?: boolean;
+  backend?: string;
+}
+
+export async function runPredict(argv: PredictArgs): Promise<number> {
+  const out = await predictFiles(argv.dir, argv.images, { top: argv.top ?? 3, backend: (argv.backend ?? 'auto') as BackendChoice });
+  if (argv.json) {
+    for (const line of formatPredictions(out).stderr) process.stderr.write(`${line}\n`);
+    process.stdout.write(`${JSON.stringify(out)}\n`);
+  } else {
+    const { stdout, stderr } = formatPredictions(out);
+    for (const line of stdout) process.stdout.write(`${line}\n`);
+    for (const line of stderr) process.stderr.write(`${line}\n`);
+  }
+  return predictExitCode(out);
+}

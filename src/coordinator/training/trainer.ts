@@ -1,0 +1,410 @@
+/**
+ * Synchronous data-parallel training: the coordinator's loop.
+ *
+ * One step: learning rate -> cut the global batch into fixed micro-batches ->
+ * dispatch shards to the workers -> gather -> reduce gradients in
+ * micro-batch order -> apply the optimizer -> log. Evaluation and
+ * checkpoints happen between steps. The global batch (and so the learning
+ * dynamics) never depends on the worker count.
+ */
+import type { Config } from '../../shared/config.js';
+import { configHash } from '../../shared/config.js';
+import { WorkerError } from '../../shared/errors.js';
+import type { SharedDataset } from '../../shared/dataset.js';
+import { cutMicroBatches, microBatchesPerStep, shardMicroBatches, type MicroBatch, type TaskResult } from '../../shared/messages.js';
+import { planModel, type ModelPlan } from '../../shared/modelPlan.js';
+import { epochPermutation } from '../../shared/rng.js';
+import { saveCheckpoint, type Checkpoint } from './checkpoint.js';
+import { evalReport, type EvalReport } from '../report/classification.js';
+import { Evaluator } from './evaluator.js';
+import { toLayersModel } from './layersExport.js';
+import type { TrainingMetrics } from '../metrics/metrics.js';
+import { saveLayersModel } from '../../shared/modelFiles.js';
+import { allocateBuffers, ParameterServer, workerBuffers } from './parameterServer.js';
+import type { Reporter } from './progress.js';
+import type { RunDir } from './runDir.js';
+import { learningRate } from './schedule.js';
+import { StepStats, type StepTiming } from './stepStats.js';
+import { WorkerPool } from './workerPool.js';
+
+export interface TrainOptions {
+  readonly cfg: Config;
+  readonly configFile: string;
+  readonly runDir: RunDir;
+  readonly dataset: SharedDataset;
+  readonly workers: number;
+  readonly metrics: TrainingMetrics;
+  readonly reporter: Reporter;
+  readonly resume?: Checkpoint;
+  /** Polled after every step: SIGINT/SIGTERM set it. */
+  readonly stopRequested: () => boolean;
+}
+
+export type StopReason = 'completed' | 'max-steps' | 'target-accuracy' | 'interrupted';
+
+export interface EpochRecord {
+  epoch: number;
+  step: number;
+  wall_s: number;
+  train_loss: number;
+  train_accuracy: number;
+  test_loss: number;
+  test_accuracy: number;
+  lr: number;
+  examples_per_sec: number;
+}
+
+export interface TrainResult {
+  readonly stopReason: StopReason;
+  readonly backend: string;
+  readonly steps: number;
+  readonly epochs: number;
+  readonly examplesPerSecond: number;
+  readonly wallSeconds: number;
+  readonly timeToTarget: { seconds: number; epochs: number } | null;
+  readonly test: EvalReport;
+  readonly history: EpochRecord[];
+  readonly timing: StepTiming;
+}
+
+export type TrainTaskResult = Extract<TaskResult, { kind: 'train' }>;
+/** One step's own breakdown (seconds), as StepStats.add returns it. */
+export type StepBreakdown = Omit<StepTiming, 'steps'>;
+
+/** What runSteps() returns per step: its breakdown and the workers' own results (compute, memory). */
+export interface StepReport {
+  /** Global step number after this step (1-based). */
+  readonly step: number;
+  readonly examples: number;
+  readonly timing: StepBreakdown;
+  readonly results: readonly TrainTaskResult[];
+}
+
+export class Trainer {
+  readonly plan: ModelPlan;
+  private readonly ps: ParameterServer;
+  private readonly order: Uint32Array;
+  private readonly stats = new StepStats();
+  private readonly stepsPerEpoch: number;
+  private readonly totalSteps: number;
+  private readonly lastStep: number;
+  /** Step cadence of extra evaluations (eval.everySteps); 0 = none. */
+  private readonly evalEverySteps: number;
+  private orderEpoch = -1;
+  private step = 0;
+  private history: EpochRecord[] = [];
+  private timeToTarget: { seconds: number; epochs: number } | null = null;
+  private elapsedBefore = 0;
+  private startedAt = 0;
+  /** Step of the newest checkpoint on disk (so the final one is not written twice). */
+  private lastCheckpointStep = -1;
+
+  private constructor(
+    private readonly o: TrainOptions,
+    private readonly pool: WorkerPool,
+    private readonly evaluator: Evaluator,
+    ps: ParameterServer,
+    order: Uint32Array,
+  ) {
+    const { cfg, dataset } = o;
+    this.plan = ps.plan;
+    this.ps = ps;
+    this.order = order;
+    this.stepsPerEpoch = Math.ceil(dataset.train.count / cfg.train.batchSize);
+    this.totalSteps = cfg.train.epochs * this.stepsPerEpoch;
+    this.lastStep = Math.min(this.totalSteps, cfg.train.maxSteps ?? Infinity);
+    this.evalEverySteps = cfg.eval.everySteps;
+  }
+
+  /** Allocate shared memory, initialise (or restore) the weights, start the pool. */
+  static async create(o: TrainOptions): Promise<Trainer> {
+    const plan = planModel(o.cfg.model);
+    const buffers = allocateBuffers(plan, microBatchesPerStep(o.cfg), o.configFile);
+    const order = new SharedArrayBuffer(o.dataset.train.count * Uint32Array.BYTES_PER_ELEMENT);
+    const ps = new ParameterServer(plan, o.cfg, buffers);
+    const pool = await WorkerPool.start({
+      workers: o.workers,
+      init: { config: o.cfg, backend: o.cfg.runtime.backend, stockKernels: o.cfg.runtime.stockKernels, dataset: o.dataset, order, ...workerBuffers(buffers) },
+      onFailure: (shard, kind, err, label, attempt) => {
+        o.metrics.recordWorkerFailure(shard, kind);
+        const error = err instanceof Error ? err.message : String(err);
+        o.runDir.log({ event: 'worker_failure', task: label, shard, kind, attempt: attempt + 1, error });
+      },
+    });
+    const trainer = new Trainer(o, pool, new Evaluator(pool, o.dataset), ps, new Uint32Array(order));
+    if (o.resume) trainer.restore(o.resume);
+    else ps.initialize(o.cfg.train.seed);
+    return trainer;
+  }
+
+  get backend(): string {
+    return this.pool.backend;
+  }
+
+  async run(): Promise<TrainResult> {
+    const { metrics, reporter } = this.o;
+    this.startedAt = performance.now();
+    metrics.setActiveWorkers(this.pool.size);
+    reporter.start(this.lastStep, this.step);
+    let stopReason: StopReason = this.lastStep < this.totalSteps ? 'max-steps' : 'completed';
+    try {
+      while (this.step < this.lastStep) {
+        await this.trainStep();
+        if (await this.evaluateIfDue()) {
+          stopReason = 'target-accuracy';
+          break;
+        }
+        if (this.checkpointDue()) this.checkpoint();
+        if (this.o.stopRequested()) {
+          stopReason = 'interrupted';
+          break;
+        }
+      }
+      return await this.finish(stopReason);
+    } catch (err) {
+      // A task (training or evaluation) failed MAX_ATTEMPTS times: keep every completed step on disk, then abort.
+      if (err instanceof WorkerError) this.checkpointBeforeAbort(err);
+      throw err;
+    }
+  }
+
+  /**
+   * Called when a task has failed MAX_ATTEMPTS times. The failed step was not
+   * applied (workers never write the weights, and the coordinator reduces and
+   * updates only after every shard is in), so the parameter server still
+   * holds the last completed step: that is what the checkpoint saves.
+   */
+  private checkpointBeforeAbort(err: WorkerError): void {
+    const { reporter, runDir } = this.o;
+    reporter.stop();
+    const file = this.checkpoint();
+    runDir.log({ event: 'abort', step: this.step, error: err.message, checkpoint: file });
+    reporter.log(`aborting: saved a checkpoint of step ${this.step} to ${file}; resume with: pixelsense train --resume ${runDir.path}`);
+  }
+
+  /**
+   * Run `n` more training steps and nothing else: no evaluation, checkpoint
+   * or model export, and `train.maxSteps` is not consulted. For measuring the
+   * steady-state step loop (pixelsense bench); training uses run().
+   */
+  async runSteps(n: number): Promise<StepReport[]> {
+    if (this.startedAt === 0) this.startedAt = performance.now();
+    const reports: StepReport[] = [];
+    for (let i = 0; i < n; i++) reports.push(await this.trainStep());
+    return reports;
+  }
+
+  /**
+   * pixelsense bench --ceiling: every worker computes its shard of the next
+   * step `repeat` times back to back, all workers at once, with no reduce,
+   * update or dispatch in between: what the machine gives W uncoordinated
+   * threads doing this work. Weights and the step counter are untouched (the
+   * gradient slots are overwritten).
+   */
+  async runUncoordinated(repeat: number): Promise<{ examples: number; seconds: number }> {
+    const micro = this.batchAt(this.step);
+    const t0 = performance.now();
+    await this.dispatch(this.step, micro, repeat);
+    return { examples: repeat * micro.reduce((s, m) => s + m.count, 0), seconds: (performance.now() - t0) / 1000 };
+  }
+
+  /** One optimizer step: dispatch the shards, reduce, update the weights, log. */
+  private async trainStep(): Promise<StepReport> {
+    const { metrics } = this.o;
+    const step = this.step;
+    const lr = this.learningRateAt(step);
+    const micro = this.batchAt(step);
+    const stopStepTimer = metrics.startStep();
+    const results = await this.dispatch(step, micro);
+    const stopReduce = metrics.startReduce();
+    this.ps.reduce(micro);
+    this.ps.updateBatchNormState(micro);
+    const reduceSeconds = stopReduce();
+    const stopUpdate = metrics.startUpdate();
+    this.ps.apply(lr);
+    const updateSeconds = stopUpdate();
+    this.step = step + 1;
+    const timing = this.record(step, lr, results, stopStepTimer(), reduceSeconds, updateSeconds);
+    return { step: step + 1, examples: micro.reduce((s, m) => s + m.count, 0), timing, results };
+  }
+
+  private learningRateAt(step: number): number {
+    const { cfg } = this.o;
+    return learningRate(cfg.schedule, { lr: cfg.optimizer.lr, stepsPerEpoch: this.stepsPerEpoch, totalSteps: this.totalSteps }, step);
+  }
+
+  /** The global batch of `step` as fixed micro-batches; regenerates the epoch order when the epoch changes. */
+  private batchAt(step: number): MicroBatch[] {
+    const { cfg, dataset } = this.o;
+    const epoch = Math.floor(step / this.stepsPerEpoch);
+    if (epoch !== this.orderEpoch) {
+      this.order.set(epochPermutation(dataset.train.count, cfg.train.seed, epoch));
+      this.orderEpoch = epoch;
+    }
+    const start = (step % this.stepsPerEpoch) * cfg.train.batchSize;
+    return cutMicroBatches(start, Math.min(cfg.train.batchSize, dataset.train.count - start), cfg.train.microBatchSize);
+  }
+
+  /** One task per shard; all run concurrently, failures are retried by the pool. */
+  private async dispatch(step: number, micro: MicroBatch[], repeat = 1): Promise<TrainTaskResult[]> {
+    const epoch = Math.floor(step / this.stepsPerEpoch);
+    const shards = shardMicroBatches(micro, this.pool.size);
+    const results = await Promise.all(
+      shards.map((microBatches, shard) =>
+        this.pool.run({ kind: 'train', epoch, step, shard, attempt: 0, microBatches, ...(repeat > 1 ? { repeat } : {}) }, `train step ${step} shard ${shard}`),
+      ),
+    );
+    return results.filter((r): r is TrainTaskResult => r.kind === 'train');
+  }
+
+  private record(step: number, lr: number, results: TrainTaskResult[], stepSeconds: number, reduceSeconds: number, updateSeconds: number): StepBreakdown {
+    const { metrics, reporter, runDir } = this.o;
+    const mbs = results.flatMap((r) => r.microBatches);
+    const examples = mbs.reduce((s, m) => s + m.count, 0);
+    const loss = mbs.reduce((s, m) => s + m.loss * m.count, 0) / examples;
+    const accuracy = mbs.reduce((s, m) => s + m.correct, 0) / examples;
+    const epoch = Math.floor(step / this.stepsPerEpoch);
+    results.forEach((r, worker) => metrics.observeWorkerCompute(worker, r.computeSeconds));
+    metrics.observeBroadcast(Math.max(...results.map((r) => r.weightCopySeconds ?? 0)));
+    metrics.recordStep({ examples, loss, accuracy, learningRate: lr, epoch: epoch + 1 });
+    metrics.setPoolStats(this.pool.queueSize, this.pool.utilization);
+    const computes = results.map((r) => r.computeSeconds);
+    const t = this.stats.add({ examples, loss, accuracy, stepSeconds, computeSeconds: computes, reduceSeconds, updateSeconds });
+    runDir.log({ event: 'step', step: step + 1, epoch: epoch + 1, lr, loss, accuracy, examples, ...t, tensors: results.map((r) => r.numTensors), threads: results.map((r) => r.threadId) });
+    reporter.step({ step: step + 1, epoch: epoch + 1, epochs: this.o.cfg.train.epochs, loss, accuracy, examplesPerSecond: this.stats.recentExamplesPerSecond() });
+    return t;
+  }
+
+  /** Epoch-end and periodic evaluation; returns true when the target accuracy is reached. */
+  private async evaluateIfDue(): Promise<boolean> {
+    const { cfg } = this.o;
+    const epochEnd = this.step % this.stepsPerEpoch === 0 || this.step === this.lastStep;
+    const epoch = Math.ceil(this.step / this.stepsPerEpoch);
+    const due =
+      (epochEnd && (epoch % cfg.eval.everyEpochs === 0 || this.step === this.lastStep)) ||
+      (this.evalEverySteps > 0 && this.step % this.evalEverySteps === 0) ||
+      (cfg.train.targetAccuracy !== null && this.evalEverySteps === 0 && this.atQuarterEpoch());
+    if (!due) return false;
+    const report = await this.evaluate();
+    const target = cfg.train.targetAccuracy;
+    if (target !== null && this.timeToTarget === null && report.accuracy >= target) {
+      this.timeToTarget = { seconds: this.elapsed(), epochs: this.step / this.stepsPerEpoch };
+      this.o.metrics.setTimeToTarget(this.timeToTarget.seconds);
+      this.o.runDir.log({ event: 'target', step: this.step, accuracy: report.accuracy, ...this.timeToTarget });
+      return true;
+    }
+    return false;
+  }
+
+  /**
+   * Chasing --target-accuracy without an explicit eval.everySteps: evaluate at
+   * every quarter epoch (steps round(k * stepsPerEpoch / 4)), which includes
+   * the epoch ends, so the time to target is resolved to ~1/4 epoch.
+   */
+  private atQuarterEpoch(): boolean {
+    const k = Math.round((this.step * 4) / this.stepsPerEpoch);
+    return Math.round((k * this.stepsPerEpoch) / 4) === this.step;
+  }
+
+  private lastEval: EvalReport | null = null;
+  private lastEvalStep = -1;
+
+  private async evaluate(): Promise<EvalReport> {
+    const { runDir, metrics, reporter } = this.o;
+    if (this.lastEval && this.lastEvalStep === this.step) return this.lastEval;
+    const { confusion, lossSum, count } = await this.evaluator.run('test');
+    const report = evalReport(confusion, lossSum, count);
+    metrics.recordEval('test', report.loss, report.accuracy);
+    const train = this.stats.takeEpoch();
+    const lr = this.learningRateAt(Math.max(0, this.step - 1));
+    const record: EpochRecord = {
+      epoch: Number((this.step / this.stepsPerEpoch).toFixed(3)),
+      step: this.step,
+      wall_s: this.elapsed(),
+      train_loss: train.loss,
+      train_accuracy: train.accuracy,
+      test_loss: report.loss,
+      test_accuracy: report.accuracy,
+      lr,
+      examples_per_sec: train.examplesPerSecond,
+    };
+    this.history.push(record);
+    runDir.log({ event: 'eval', split: 'test', ...record, macro_f1: report.macro_f1 });
+    reporter.epoch(record);
+    this.lastEval = report;
+    this.lastEvalStep = this.step;
+    return report;
+  }
+
+  private checkpointDue(): boolean {
+    const { everySteps } = this.o.cfg.checkpoint;
+    return this.step % this.stepsPerEpoch === 0 || (everySteps > 0 && this.step % everySteps === 0);
+  }
+
+  checkpoint(): string {
+    const { cfg, runDir } = this.o;
+    const snap = this.ps.snapshot();
+    const file = saveCheckpoint(
+      runDir.path,
+      {
+        configHash: configHash(cfg),
+        step: this.step,
+        epoch: Math.floor(this.step / this.stepsPerEpoch),
+        stepInEpoch: this.step % this.stepsPerEpoch,
+        seed: cfg.train.seed,
+        weights: snap.weights,
+        optimizer: snap.optimizer,
+        history: this.history,
+        elapsedSeconds: this.elapsed(),
+        timeToTarget: this.timeToTarget?.seconds ?? null,
+      },
+      cfg.checkpoint.keep,
+    );
+    runDir.log({ event: 'checkpoint', step: this.step, file });
+    this.lastCheckpointStep = this.step;
+    return file;
+  }
+
+  private restore(c: Checkpoint): void {
+    this.ps.restore({ weights: c.weights, optimizer: c.optimizer });
+    this.step = c.step;
+    this.lastCheckpointStep = c.step;
+    this.history = (c.history as EpochRecord[]) ?? [];
+    this.elapsedBefore = c.elapsedSeconds;
+    if (c.timeToTarget !== null) this.timeToTarget = { seconds: c.timeToTarget, epochs: NaN };
+  }
+
+  private elapsed(): number {
+    return this.elapsedBefore + (performance.now() - this.startedAt) / 1000;
+  }
+
+  /** Final evaluation, checkpoint and model export. */
+  private async finish(stopReason: StopReason): Promise<TrainResult> {
+    const { runDir, reporter } = this.o;
+    reporter.stop();
+    const test = await this.evaluate();
+    if (this.step !== this.lastCheckpointStep) this.checkpoint();
+    await saveLayersModel(toLayersModel(this.plan, this.ps.weights), runDir.file('model'));
+    return {
+      stopReason,
+      backend: this.pool.backend,
+      steps: this.step,
+      epochs: this.step / this.stepsPerEpoch,
+      examplesPerSecond: this.stats.overallExamplesPerSecond(),
+      wallSeconds: this.elapsed(),
+      timeToTarget: this.timeToTarget,
+      test,
+      history: this.history,
+      timing: this.stats.overall(),
+    };
+  }
+
+  /** Digest of the current weights, for the worker-count invariance checks. */
+  get weights(): Float32Array {
+    return this.ps.weights;
+  }
+
+  async close(): Promise<void> {
+    await this.pool.close();
+  }
+}
