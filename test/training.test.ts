@@ -12,6 +12,7 @@ import { loadFashionMnist } from '../src/coordinator/data/fashionMnist.js';
 import { TrainingMetrics } from '../src/coordinator/metrics/metrics.js';
 import { createReporter } from '../src/coordinator/training/progress.js';
 import { RunDir } from '../src/coordinator/training/runDir.js';
+import type { EpochRecord, StepEvent } from '../src/coordinator/training/stepEvent.js';
 import { Trainer, type TrainResult } from '../src/coordinator/training/trainer.js';
 import { initBackend } from '../src/shared/backend.js';
 import { parseConfig } from '../src/shared/config.js';
@@ -29,13 +30,17 @@ const cfg = parseConfig(
 );
 const dataset = await loadFashionMnist({ trainLimit: 512, testLimit: 200 });
 
-async function train(workers: number): Promise<{ result: TrainResult; weights: Float32Array }> {
+async function train(workers: number): Promise<{ result: TrainResult; weights: Float32Array; steps: StepEvent[]; evals: EpochRecord[] }> {
   const runDir = RunDir.create(mkdtempSync(join(tmpdir(), `pixelsense-train-w${workers}-`)), false);
   const metrics = new TrainingMetrics({ runId: `w${workers}`, model: 'cnn', backend: 'wasm', workers, configFile: 'training.test' });
   const trainer = await Trainer.create({ cfg, configFile: 'training.test', runDir, dataset, workers, metrics, reporter: createReporter({ quiet: true }), stopRequested: () => false });
+  const steps: StepEvent[] = [];
+  const evals: EpochRecord[] = [];
+  trainer.events.on('step', (e) => steps.push(e));
+  trainer.events.on('eval', (e) => evals.push(e));
   try {
     const result = await trainer.run();
-    return { result, weights: trainer.weights.slice() };
+    return { result, weights: trainer.weights.slice(), steps, evals };
   } finally {
     await trainer.close();
   }
@@ -63,4 +68,20 @@ test('2 workers end with the same weights as 1 worker for the same seed and glob
 test('both runs report the same test accuracy and loss', () => {
   assert.equal(one.result.test.accuracy, two.result.test.accuracy);
   assert.ok(Math.abs(one.result.test.loss - two.result.test.loss) < 1e-9);
+});
+
+test('the trainer publishes one step event per step, in order, with one shard entry per worker', () => {
+  assert.deepEqual(
+    two.steps.map((e) => e.step),
+    Array.from({ length: 24 }, (_, i) => i + 1),
+  );
+  for (const e of two.steps) {
+    assert.equal(e.shards.length, 2);
+    assert.equal(e.shards.reduce((s, x) => s + x.examples, 0), e.examples);
+    assert.ok(e.stepSeconds >= e.reduceSeconds + e.updateSeconds);
+  }
+});
+
+test('the trainer publishes each evaluation as the same record it keeps in its history', () => {
+  assert.deepEqual(one.evals, one.result.history);
 });

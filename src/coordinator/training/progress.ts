@@ -4,7 +4,7 @@
  * to stderr, so stdout stays clean for --json.
  */
 import cliProgress from 'cli-progress';
-import type { EpochRecord } from './trainer.js';
+import type { EpochRecord } from './stepEvent.js';
 
 export interface StepInfo {
   step: number;

@@ -25,6 +25,9 @@ import type { Reporter } from './progress.js';
 import type { RunDir } from './runDir.js';
 import { learningRate } from './schedule.js';
 import { StepStats, type StepTiming } from './stepStats.js';
+import { TrainerEmitter, type EpochRecord, type StepEvent } from './stepEvent.js';
+
+export type { EpochRecord } from './stepEvent.js';
 import { WorkerPool } from './workerPool.js';
 
 export interface TrainOptions {
@@ -42,17 +45,6 @@ export interface TrainOptions {
 
 export type StopReason = 'completed' | 'max-steps' | 'target-accuracy' | 'interrupted';
 
-export interface EpochRecord {
-  epoch: number;
-  step: number;
-  wall_s: number;
-  train_loss: number;
-  train_accuracy: number;
-  test_loss: number;
-  test_accuracy: number;
-  lr: number;
-  examples_per_sec: number;
-}
 
 export interface TrainResult {
   readonly stopReason: StopReason;
@@ -82,6 +74,8 @@ export interface StepReport {
 
 export class Trainer {
   readonly plan: ModelPlan;
+  /** 'step' after every step, 'eval' after every evaluation: subscribe here rather than polling. */
+  readonly events = new TrainerEmitter();
   private readonly ps: ParameterServer;
   private readonly order: Uint32Array;
   private readonly stats = new StepStats();
@@ -271,7 +265,36 @@ export class Trainer {
     const computes = results.map((r) => r.computeSeconds);
     const t = this.stats.add({ examples, loss, accuracy, stepSeconds, computeSeconds: computes, reduceSeconds, updateSeconds });
     runDir.log({ event: 'step', step: step + 1, epoch: epoch + 1, lr, loss, accuracy, examples, ...t, tensors: results.map((r) => r.numTensors), threads: results.map((r) => r.threadId) });
-    reporter.step({ step: step + 1, epoch: epoch + 1, epochs: this.o.cfg.train.epochs, loss, accuracy, examplesPerSecond: this.stats.recentExamplesPerSecond() });
+    const examplesPerSecond = this.stats.recentExamplesPerSecond();
+    reporter.step({ step: step + 1, epoch: epoch + 1, epochs: this.o.cfg.train.epochs, loss, accuracy, examplesPerSecond });
+    const slowest = Math.max(...computes);
+    const event: StepEvent = {
+      step: step + 1,
+      epoch: epoch + 1,
+      epochs: this.o.cfg.train.epochs,
+      lastStep: this.lastStep,
+      examples,
+      loss,
+      accuracy,
+      lr,
+      examplesPerSecond,
+      elapsedSeconds: this.elapsed(),
+      stepSeconds: t.step_s,
+      computeSeconds: t.compute_s,
+      waitSeconds: t.wait_s,
+      reduceSeconds: t.reduce_s,
+      updateSeconds: t.update_s,
+      overheadSeconds: t.overhead_s,
+      shards: results.map((r, shard) => ({
+        shard,
+        threadId: r.threadId,
+        computeSeconds: r.computeSeconds,
+        waitSeconds: slowest - r.computeSeconds,
+        examples: r.microBatches.reduce((s, m) => s + m.count, 0),
+        tensors: r.numTensors,
+      })),
+    };
+    this.events.emit('step', event);
     return t;
   }
 
@@ -331,6 +354,7 @@ export class Trainer {
     this.history.push(record);
     runDir.log({ event: 'eval', split: 'test', ...record, macro_f1: report.macro_f1 });
     reporter.epoch(record);
+    this.events.emit('eval', record);
     this.lastEval = report;
     this.lastEvalStep = this.step;
     return report;

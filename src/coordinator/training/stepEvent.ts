@@ -1,0 +1,69 @@
+/**
+ * The one record of a finished training step, published once by the Trainer
+ * (`trainer.events.on('step', …)`). The run log, the metrics, the progress bar,
+ * the bench, the live page and library callbacks all subscribe to it instead
+ * of computing their own versions of the same numbers.
+ */
+import { EventEmitter } from 'node:events';
+
+/** One worker task's share of a step (one entry per shard, in shard order). */
+export interface ShardTiming {
+  readonly shard: number;
+  readonly threadId: number;
+  /** Seconds of forward + backward inside the worker. */
+  readonly computeSeconds: number;
+  /** Slowest shard's compute minus this one's: time this worker sat idle waiting for the step to end. */
+  readonly waitSeconds: number;
+  readonly examples: number;
+  /** Live tf tensors in the worker after the task (must stay flat across steps). */
+  readonly tensors: number;
+}
+
+export interface StepEvent {
+  /** Global step just completed, 1-based. */
+  readonly step: number;
+  /** Epoch this step belongs to, 1-based. */
+  readonly epoch: number;
+  readonly epochs: number;
+  /** The step at which this run stops (train.maxSteps or the last step of the last epoch). */
+  readonly lastStep: number;
+  readonly examples: number;
+  readonly loss: number;
+  readonly accuracy: number;
+  readonly lr: number;
+  /** Throughput over the trainer's one sliding window (the same number everywhere it is shown). */
+  readonly examplesPerSecond: number;
+  /** Seconds since the run started (including earlier legs of a resumed run). */
+  readonly elapsedSeconds: number;
+  /** Wall time of the whole step, dispatch to the end of the update. */
+  readonly stepSeconds: number;
+  /** Mean worker compute, and the mean gap to the slowest worker. */
+  readonly computeSeconds: number;
+  readonly waitSeconds: number;
+  readonly reduceSeconds: number;
+  readonly updateSeconds: number;
+  /** What neither the workers nor the parameter server account for: dispatch, wake-ups, bookkeeping. */
+  readonly overheadSeconds: number;
+  readonly shards: readonly ShardTiming[];
+}
+
+/** One evaluation on the test set, as written to log.jsonl and run.json's history (snake_case: it is JSON). */
+export interface EpochRecord {
+  epoch: number;
+  step: number;
+  wall_s: number;
+  train_loss: number;
+  train_accuracy: number;
+  test_loss: number;
+  test_accuracy: number;
+  lr: number;
+  examples_per_sec: number;
+}
+
+export interface TrainerEvents {
+  step: [StepEvent];
+  /** An evaluation on the test set finished: the record also written to log.jsonl. */
+  eval: [EpochRecord];
+}
+
+export class TrainerEmitter extends EventEmitter<TrainerEvents> {}
