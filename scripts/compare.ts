@@ -17,7 +17,7 @@ import { writeReport } from '../src/coordinator/report/report.js';
 
 /** dist/scripts/compare.js -> the repository root, wherever npm is run from. */
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const CLI = join(ROOT, 'dist', 'src', 'coordinator', 'cli.js');
+const CLI = join(ROOT, 'dist', 'src', 'coordinator', 'cli', 'cli.js');
 const CONFIGS = [
   { config: 'configs/ann.yaml', out: 'runs/compare-ann' },
   { config: 'configs/cnn.yaml', out: 'runs/compare-cnn' },

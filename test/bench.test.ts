@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { aggregate, benchMarkdown, sampleFromSteps, type BenchReport, type BenchSample } from '../src/coordinator/bench/bench.js';
 import type { StepReport } from '../src/coordinator/training/trainer.js';
+import { fashionMnistDir } from './support/data.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url)); // dist/test -> repo root
 const CLI = join(ROOT, 'dist/src/coordinator/cli/cli.js');
@@ -20,6 +21,7 @@ const CLI = join(ROOT, 'dist/src/coordinator/cli/cli.js');
 test('a tiny bench run writes bench.json, bench.md, the SVG and PNG chart, and ends stdout with the JSON summary', async () => {
   const out = mkdtempSync(join(tmpdir(), 'pixelsense-bench-test-'));
   try {
+    await fashionMnistDir(); // the child finds it in the cache, as a user's bench would
     const args = ['bench', '--steps', '2', '--warmup', '1', '--repeats', '1', '--workers', '1,2', '--model', 'ann', '--comm', '--ceiling', '--out', out, '--json'];
     const { stdout } = await promisify(execFile)(process.execPath, [CLI, ...args], { cwd: ROOT, timeout: 120_000 });
     for (const f of ['bench.json', 'bench.md', 'bench-scaling.svg', 'bench-scaling.png']) {

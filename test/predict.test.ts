@@ -2,7 +2,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import sharp from 'sharp';
 import * as tf from '@tensorflow/tfjs-core';
@@ -19,8 +19,10 @@ import {
 } from '../src/coordinator/report/predict.js';
 import { initBackend } from '../src/shared/backend.js';
 import { ModelError, UsageError } from '../src/shared/errors.js';
+import { fashionMnistDir } from './support/data.js';
 
-const DATA = resolve('../shared/data/fashion-mnist');
+/** The real data set's directory (set in before). */
+let DATA: string;
 const TRAIN_N = 1000; // a linear model on 1,000 test images reaches ~75%: enough to have opinions
 const TROUSER = 1;
 
@@ -77,6 +79,7 @@ async function writeGrey(px: Uint8Array, width: number, file: string): Promise<s
 
 before(async () => {
   await initBackend('cpu');
+  DATA = await fashionMnistDir(); // the real data set, as a user's machine gets it
   dir = await mkdtemp(join(tmpdir(), 'pixelsense-predict-'));
   ({ pixels } = await readIdxFile(join(DATA, 't10k-images-idx3-ubyte.gz'), 'images'));
   ({ labels } = await readIdxFile(join(DATA, 't10k-labels-idx1-ubyte.gz'), 'labels'));

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import sharp from 'sharp';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
@@ -13,8 +13,10 @@ import { saveLayersModel } from '../src/shared/modelFiles.js';
 import { cnnGains, readRun, writeReport, type ReportResult } from '../src/coordinator/report/report.js';
 import { initBackend } from '../src/shared/backend.js';
 import { ModelError } from '../src/shared/errors.js';
+import { fashionMnistDir } from './support/data.js';
 
-const DATA = resolve('../shared/data/fashion-mnist');
+/** The real data set's directory (set in before). */
+let DATA: string;
 const TEST_LIMIT = 500;
 
 /** Where each class's errors go: the look-alike class. */
@@ -78,6 +80,7 @@ async function fabricateRun(name: string, m: ReturnType<typeof metrics>, model: 
 
 before(async () => {
   await initBackend('cpu');
+  DATA = await fashionMnistDir(); // the real data set, as a user's machine gets it
   dir = await mkdtemp(join(tmpdir(), 'pixelsense-report-'));
   const { pixels } = await readIdxFile(join(DATA, 't10k-images-idx3-ubyte.gz'), 'images');
   const { labels } = await readIdxFile(join(DATA, 't10k-labels-idx1-ubyte.gz'), 'labels');

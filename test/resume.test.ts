@@ -15,6 +15,7 @@ import { listCheckpoints, readCheckpoint } from '../src/coordinator/training/che
 import { configHash, loadConfig } from '../src/shared/config.js';
 import { planModel } from '../src/shared/modelPlan.js';
 import { type Run, runCli, sha256, snapshot, startCli } from './support/cli.js';
+import { fashionMnistDir } from './support/data.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pixelsense-resume-'));
 const start = (args: string[]) => startCli(args);
@@ -138,6 +139,7 @@ test('a resume refuses a checkpoint with one flipped byte, by its SHA-256', asyn
 
 /** Start a run, wait until its log shows `steps` steps, send `signal`, and wait for it to end. */
 async function interrupt(out: string, signal: NodeJS.Signals, steps = 3): Promise<Run> {
+  await fashionMnistDir();
   const run = start(['train', configFile, '--workers', '2', '--out', out]);
   let exited = false;
   void run.done.then(() => (exited = true));

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { loadFashionMnist } from '../src/coordinator/data/fashionMnist.js';
+import { fashionMnistDir } from './support/data.js';
 import { TrainingMetrics } from '../src/coordinator/metrics/metrics.js';
 import { createReporter } from '../src/coordinator/training/progress.js';
 import { RunDir } from '../src/coordinator/training/runDir.js';
@@ -28,7 +29,7 @@ const cfg = parseConfig(
   },
   'training.test',
 );
-const dataset = await loadFashionMnist({ trainLimit: 512, testLimit: 200 });
+const dataset = await loadFashionMnist({ dataDir: await fashionMnistDir(), trainLimit: 512, testLimit: 200 });
 
 async function train(workers: number): Promise<{ result: TrainResult; weights: Float32Array; steps: StepEvent[]; evals: EpochRecord[] }> {
   const runDir = RunDir.create(mkdtempSync(join(tmpdir(), `pixelsense-train-w${workers}-`)), false);

@@ -2,13 +2,16 @@
  * Running the real `pixelsense` CLI from tests, as a child process: exit
  * code and both streams, synchronised on the process's close (no sleeps).
  * PIXELSENSE_FAULT never leaks in from the environment; a test that wants a
- * fault passes it.
+ * fault passes it. The child finds Fashion-MNIST through the product's own
+ * search order; runCli first makes sure the cache holds a copy (data.ts), so
+ * no child ever falls through to a download.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { fashionMnistDir } from './data.js';
 
 /** The compiled CLI entry (tests run from dist/test/). */
 export const CLI = fileURLToPath(new URL('../../src/coordinator/cli/cli.js', import.meta.url));
@@ -19,7 +22,10 @@ export interface Run {
   stderr: string;
 }
 
-/** Start the CLI; `done` resolves when it has exited and its streams are drained. */
+/**
+ * Start the CLI; `done` resolves when it has exited and its streams are drained.
+ * A command that reads Fashion-MNIST needs `await fashionMnistDir()` first (runCli does it).
+ */
 export function startCli(args: string[], options: { fault?: string } = {}): { child: ChildProcess; done: Promise<Run> } {
   const env = { ...process.env };
   delete env['PIXELSENSE_FAULT'];
@@ -36,7 +42,8 @@ export function startCli(args: string[], options: { fault?: string } = {}): { ch
   return { child, done };
 }
 
-export function runCli(args: string[], options: { fault?: string } = {}): Promise<Run> {
+export async function runCli(args: string[], options: { fault?: string } = {}): Promise<Run> {
+  await fashionMnistDir();
   return startCli(args, options).done;
 }
 

