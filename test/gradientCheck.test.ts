@@ -42,8 +42,11 @@ function registerPerturbedBackend(name: string): void {
   }
 }
 
+// A narrow CNN: the cpu backend is ~100x slower than wasm, and the kernels under test are the same at any width.
+const MODELS = { ann: { kind: 'ann', dropout: 0.2 }, cnn: { kind: 'cnn', conv: [{ filters: 8 }, { filters: 8 }], dense: [32], dropout: 0.2 } };
+
 function weightsFor(kind: 'ann' | 'cnn') {
-  const cfg = parseConfig({ model: { kind, dropout: 0.2 } }, 'test');
+  const cfg = parseConfig({ model: MODELS[kind] }, 'test');
   const plan = planModel(cfg.model);
   const weights = new Float32Array(plan.paramCount + plan.stateCount);
   initialWeights(plan, 7, weights);
@@ -74,7 +77,7 @@ test('a NaN in the candidate gradient never passes', () => {
 });
 
 test('the check thread compares two backends on the run\'s first micro-batch and initial weights', async () => {
-  const cfg = parseConfig({ model: { kind: 'cnn' }, train: { microBatchSize: 16 } }, 'test');
+  const cfg = parseConfig({ model: MODELS.cnn, train: { microBatchSize: 16 } }, 'test');
   const reply = await runGradientCheck(cfg, dataset, 'cpu', 'wasm');
   assert.ok(reply.ok, JSON.stringify(reply));
   assert.equal(reply.check.agree, true);
