@@ -4,17 +4,20 @@
  * so that reworking the trainer's internals does not change what a consumer
  * compiles against.
  */
-import type { BackendChoice } from '../../shared/backend.js';
+// Only modules whose declarations do not import tfjs: a consumer's `tsc` would
+// otherwise load tfjs-core's browser typings (DOM, WebGL, WebGPU) and fail
+// without lib "dom". Backend and prediction types are restated here for that
+// reason; the API modules' calls into the internals type-check them.
 import type { Config } from '../../shared/config.js';
 import type { EvalReport } from '../report/classification.js';
 import type { EpochRecord } from '../training/stepEvent.js';
-import type { PredictResult, TopClass } from '../report/predict.js';
 
 export type { Config } from '../../shared/config.js';
-export type { BackendChoice } from '../../shared/backend.js';
 export type { EpochRecord } from '../training/stepEvent.js';
 export type { ClassMetrics, EvalReport } from '../report/classification.js';
-export type { PredictResult, TopClass } from '../report/predict.js';
+
+/** tfjs backend: `auto` = tfjs-node where it loads and its gradient matches wasm's, else wasm; `cpu` is the slow reference. */
+export type BackendChoice = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
 
 /** A YAML file path, or a plain object in the same schema (the YAML file's contents). */
 export type ConfigSource = string | Record<string, unknown>;
@@ -186,10 +189,18 @@ export interface PredictOptions {
   readonly backend?: BackendChoice;
 }
 
+/** One class of a prediction. */
+export interface PredictionClass {
+  /** 0..9 */
+  readonly label: number;
+  /** e.g. 'Sneaker' */
+  readonly name: string;
+  readonly probability: number;
+}
+
 /**
  * One result per input, in input order: its top classes, or the reason that
  * one image could not be used (the others are still classified). `file` is
  * the path, or `<buffer N>` for the N-th input (0-based) given as bytes.
  */
-export type Prediction = PredictResult;
-export type PredictionClass = TopClass;
+export type Prediction = { readonly file: string; readonly top: PredictionClass[] } | { readonly file: string; readonly error: string };
