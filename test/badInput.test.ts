@@ -70,6 +70,18 @@ test('YAML that does not parse exits 2 with one line naming the file', async () 
   assert.ok(!existsSync(out), 'no run directory is created');
 });
 
+for (const [what, text] of [
+  ['a 0-byte config file', ''],
+  ['a config file of only comments and blank lines', '# nothing here yet\n\n   # still nothing\n'],
+] as const) {
+  test(`${what} exits 2 with one line naming the file, and trains nothing`, async () => {
+    const file = yamlFile(text);
+    const out = freshOut();
+    oneLine(await cli(['train', file, '--out', out]), 2, new RegExp(`^pixelsense: ${esc(file)}: the config file is empty`));
+    assert.ok(!existsSync(out), 'no run directory is created');
+  });
+}
+
 test('an unknown key exits 2 naming the file and the dotted field', async () => {
   const file = yamlFile(`${GOOD}optimizer: { lr: 0.01, learningRate: 0.1 }\n`);
   oneLine(await cli(['train', file, '--out', freshOut()]), 2, new RegExp(`^pixelsense: ${esc(file)}: optimizer\\.learningRate: unknown key 'learningRate'`));

@@ -269,7 +269,11 @@ export function readConfigYaml(text: string, file: string): Record<string, unkno
     const msg = err instanceof Error ? err.message.split('\n')[0] ?? err.message : String(err);
     throw new ConfigError(file, '', `YAML does not parse: ${msg}`, { cause: err });
   }
-  if (doc === null || doc === undefined) return {};
+  // An empty file (or one of only comments) would otherwise run a 7-epoch CNN on every default:
+  // almost certainly the wrong file, so refuse it. parseConfig({}) still gives the defaults on purpose.
+  if (doc === null || doc === undefined) {
+    throw new ConfigError(file, '', 'the config file is empty (no settings, or only comments); start from configs/cnn.yaml or configs/ann.yaml');
+  }
   if (typeof doc !== 'object' || Array.isArray(doc)) {
     throw new ConfigError(file, '', 'top level must be a mapping of sections (model, train, optimizer, ...)');
   }

@@ -56,6 +56,8 @@ export interface TrainArgs {
   'metrics-port'?: number;
   'metrics-linger'?: number;
   pushgateway?: string;
+  /** Global flag: also print the full resolved config at the start. */
+  verbose?: boolean;
 }
 
 /** Flags that may change on --resume: they do not alter the weights a run produces. */

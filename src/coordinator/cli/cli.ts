@@ -95,7 +95,7 @@ export function buildCli(argv: string[]): Argv {
       (y) => y.options(benchOptions).check((a) => checkBench(a as never)),
       handle(async (a) => (await import('./benchCommand.js')).runBench(a as never)),
     )
-    .option('verbose', { type: 'boolean', default: false, describe: 'print stack traces on errors' })
+    .option('verbose', { type: 'boolean', default: false, describe: 'print stack traces on errors; train also prints the full resolved config' })
     .demandCommand(1, 'choose a command: train, eval, predict, report, data or bench')
     .strict()
     .recommendCommands()

@@ -1,6 +1,7 @@
-/** `pixelsense predict <run-or-model-dir> <image>...`: one line (or JSON) per image; exit 1 if any image failed. */
+/** `pixelsense predict <run-or-model-dir> <image>...`: the library's predict(), one line (or JSON) per image; exit 1 if any image failed. */
 import type { BackendChoice } from '../../shared/backend.js';
-import { formatPredictions, predictExitCode, predictFiles } from '../report/predict.js';
+import { formatPredictions, predictExitCode } from '../report/predict.js';
+import { predict } from '../api/predict.js';
 
 export interface PredictArgs {
   dir: string;
@@ -11,7 +12,7 @@ export interface PredictArgs {
 }
 
 export async function runPredict(argv: PredictArgs): Promise<number> {
-  const out = await predictFiles(argv.dir, argv.images, { top: argv.top ?? 3, backend: (argv.backend ?? 'auto') as BackendChoice });
+  const out = { results: await predict(argv.dir, argv.images, { top: argv.top ?? 3, backend: (argv.backend ?? 'auto') as BackendChoice }) };
   if (argv.json) {
     for (const line of formatPredictions(out).stderr) process.stderr.write(`${line}\n`);
     process.stdout.write(`${JSON.stringify(out)}\n`);

@@ -1,154 +1,72 @@
 /**
- * `pixelsense train`: config -> data -> metrics endpoint -> run directory ->
- * trainer -> summary. Every check that can fail (config, data, port) runs
- * before the run directory is touched.
+ * `pixelsense train`: the library's train() (src/coordinator/api/train.ts)
+ * plus what only a process has: the progress bar on stderr, SIGINT/SIGTERM
+ * turned into an AbortSignal, the run summary, and the exit code.
  */
-import { randomUUID } from 'node:crypto';
-import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { configHash, loadConfig, type Config } from '../../shared/config.js';
-import { initBackend } from '../../shared/backend.js';
+import { configToYaml, type Config } from '../../shared/config.js';
 import { InterruptedError, UsageError } from '../../shared/errors.js';
 import { parseFaults } from '../../worker/faults.js';
-import { describePlan, planModel } from '../../shared/modelPlan.js';
-import { checkpointDir, latestCheckpoint } from '../training/checkpoint.js';
+import { checkpointDir } from '../training/checkpoint.js';
 import { formatEvalReport } from '../report/classification.js';
-import { loadFashionMnist } from '../data/fashionMnist.js';
-import { TrainingMetrics } from '../metrics/metrics.js';
-import { pushMetrics, startMetricsServer, type MetricsEndpoint } from '../metrics/metricsServer.js';
 import { createReporter } from '../training/progress.js';
-import { defaultRunDir, RunDir } from '../training/runDir.js';
-import { Trainer, type TrainResult } from '../training/trainer.js';
+import { runTraining, trainSummary, type TrainSummary } from '../api/train.js';
+import type { RunStart, TrainOptions, TrainResult } from '../api/options.js';
 import { trainOverrides, type TrainArgs } from './args.js';
-import { resolveWorkerCount } from '../training/workerPool.js';
 
-/** The --json summary: the last line of stdout. */
-export interface TrainSummary {
-  model: string;
-  backend: string;
-  workers: number;
-  epochs: number;
-  steps: number;
-  examples_per_sec: number;
-  test_accuracy: number;
-  test_loss: number;
-  out_dir: string;
-  time_to_target_s: number | null;
-  stop_reason: TrainResult['stopReason'];
+export type { TrainSummary } from '../api/train.js';
+
+/**
+ * The CLI flags as library options. Flags that set config fields reach the
+ * config through trainOverrides (args.ts), the one flag-to-field table.
+ */
+export function trainOptionsFromArgs(argv: TrainArgs): TrainOptions {
+  return { dataDir: argv['data-dir'], maxSteps: argv['max-steps'], out: argv.out, overwrite: argv.overwrite, resume: argv.resume };
 }
 
 export async function runTrain(argv: TrainArgs): Promise<number> {
-  const resumeDir = argv.resume;
-  const configFile = resumeDir ? join(resumeDir, 'config.yaml') : (argv.config as string);
-  // A resume continues to the end of the configured epochs unless --max-steps
-  // says where to stop: the stopping step of the first leg does not carry over.
-  const overrides = { ...trainOverrides(argv), ...(resumeDir ? { 'train.maxSteps': argv['max-steps'] ?? null } : {}) };
-  const cfg = loadConfig(configFile, overrides);
   checkFaultSpec();
-  const resume = resumeDir ? latestCheckpoint(resumeDir, configHash(cfg)) : undefined;
   const reporter = createReporter();
   const log = (line: string) => reporter.log(line);
-
-  const workers = resolveWorkerCount(cfg.runtime.workers);
-  const dataset = await loadFashionMnist({
-    dataDir: argv['data-dir'],
-    configDataDir: cfg.data.dir ?? undefined,
-    download: cfg.data.download,
-    trainLimit: cfg.data.trainLimit ?? undefined,
-    testLimit: cfg.data.testLimit ?? undefined,
-    log,
-  });
-  // The coordinator exports the model with tfjs-layers; same backend as the workers.
-  const backend = await initBackend(cfg.runtime.backend, { stockKernels: cfg.runtime.stockKernels });
-  const runId = randomUUID().slice(0, 8);
-  const metrics = new TrainingMetrics({ runId, model: cfg.model.kind, backend, workers, configFile });
-  const endpoint = cfg.metrics.enabled ? await startMetricsServer({ host: cfg.metrics.host, port: cfg.metrics.port, registry: metrics.registry }) : null;
-  if (endpoint) log(`metrics: ${endpoint.url}`);
-
-  const runDir = resumeDir ? RunDir.open(resumeDir) : RunDir.create(argv.out ?? defaultRunDir(cfg.model.kind), argv.overwrite === true);
-  if (!resumeDir) {
-    // --overwrite: a previous run's checkpoints must not outlive it, or a later
-    // --resume of this directory could pick one of them up as the newest.
-    if (argv.overwrite === true) rmSync(checkpointDir(runDir.path), { recursive: true, force: true });
-    runDir.writeConfig(cfg);
-  }
-  const plan = planModel(cfg.model);
-  runDir.writeJson('run.json', {
-    run_id: runId,
-    model: cfg.model.kind,
-    architecture: describePlan(plan),
-    backend,
-    workers,
-    config_file: configFile,
-    config_hash: configHash(cfg),
-    data: dataset.source,
-    argv: process.argv.slice(2),
-    metrics_url: endpoint?.url ?? null,
-    resumed_from_step: resume?.step ?? null,
-    started: new Date().toISOString(),
-  });
-  if (endpoint) runDir.writeJson('endpoint.json', { host: endpoint.host, port: endpoint.port, url: endpoint.url });
-  logResolvedConfig(cfg, configFile, log);
-  log(`${describePlan(plan)} | backend ${backend} | ${workers} workers | data ${dataset.source} | out ${runDir.path}${resume ? ` | resuming at step ${resume.step}` : ''}`);
-  if (resume && cfg.train.maxSteps !== null && resume.step >= cfg.train.maxSteps) {
-    log(`the run is already at step ${resume.step} and --max-steps is ${cfg.train.maxSteps}: nothing to train; pass a larger --max-steps, or none to finish the run`);
-  }
-
-  let stop = false;
+  const controller = new AbortController();
+  let outDir = '';
   const onSignal = (signal: NodeJS.Signals) => {
-    if (stop) process.exit(130); // a second Ctrl-C: leave now
-    stop = true;
-    log(`${signal}: stopping after the current step and saving a checkpoint to ${checkpointDir(runDir.path)} (again to quit at once)`);
+    if (controller.signal.aborted) process.exit(130); // a second Ctrl-C: leave now
+    log(`${signal}: stopping after the current step and saving a checkpoint to ${checkpointDir(outDir)} (again to quit at once)`);
+    controller.abort();
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-
-  const trainer = await Trainer.create({ cfg, configFile, runDir, dataset, workers, metrics, reporter, resume, stopRequested: () => stop });
-  let result: TrainResult;
+  const options: TrainOptions = {
+    ...trainOptionsFromArgs(argv),
+    signal: controller.signal,
+    log,
+    onStart: (run) => {
+      outDir = run.outDir;
+      logRunStart(run, log, argv.verbose === true);
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+    },
+  };
+  let result: TrainResult | undefined;
   try {
-    result = await trainer.run();
+    await runTraining(argv.resume !== undefined ? undefined : (argv.config as string), options, {
+      reporter,
+      overrides: trainOverrides(argv),
+      onResult: (r) => {
+        result = r;
+        log(formatEvalReport(r.test));
+        log(
+          `done: test accuracy ${(100 * r.testAccuracy).toFixed(2)}% loss ${r.testLoss.toFixed(4)} | ${Math.round(r.examplesPerSecond)} ex/s | ${r.wallSeconds.toFixed(1)} s | ${r.stopReason} | model ${join(r.outDir, 'model', 'model.json')}`,
+        );
+      },
+    });
   } finally {
-    await trainer.close();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
-
-  const summary: TrainSummary = {
-    model: cfg.model.kind,
-    backend: result.backend,
-    workers,
-    epochs: Number(result.epochs.toFixed(3)),
-    steps: result.steps,
-    examples_per_sec: Math.round(result.examplesPerSecond),
-    test_accuracy: result.test.accuracy,
-    test_loss: result.test.loss,
-    out_dir: runDir.path,
-    time_to_target_s: result.timeToTarget ? Number(result.timeToTarget.seconds.toFixed(2)) : null,
-    stop_reason: result.stopReason,
-  };
-  runDir.writeJson('metrics.json', {
-    model: cfg.model.kind,
-    backend: result.backend,
-    workers,
-    config_file: configFile,
-    epochs: summary.epochs,
-    steps: result.steps,
-    examples_per_sec: result.examplesPerSecond,
-    wall_s: result.wallSeconds,
-    time_to_target_s: summary.time_to_target_s,
-    time_to_target_epochs: result.timeToTarget?.epochs ?? null,
-    stop_reason: result.stopReason,
-    step_timing: result.timing,
-    test: result.test,
-    history: result.history,
-  });
-  runDir.log({ event: 'end', ...summary });
-  log(formatEvalReport(result.test));
-  log(`done: test accuracy ${(100 * result.test.accuracy).toFixed(2)}% loss ${result.test.loss.toFixed(4)} | ${summary.examples_per_sec} ex/s | ${result.wallSeconds.toFixed(1)} s | ${result.stopReason} | model ${join(runDir.path, 'model', 'model.json')}`);
-
-  await finishMetrics(cfg, metrics, endpoint, runId, log);
+  const r = result as TrainResult;
+  const summary: TrainSummary = trainSummary(r);
   if (argv.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
-  if (result.stopReason === 'interrupted') throw new InterruptedError(`interrupted at step ${result.steps}; resume with: pixelsense train --resume ${runDir.path}`);
+  if (r.stopReason === 'interrupted') throw new InterruptedError(`interrupted at step ${r.steps}; resume with: pixelsense train --resume ${r.outDir}`);
   return 0;
 }
 
@@ -161,24 +79,24 @@ function checkFaultSpec(): void {
   }
 }
 
-function logResolvedConfig(cfg: Config, file: string, log: (line: string) => void): void {
-  log(`config ${file} (resolved): ${JSON.stringify(cfg)}`);
+/**
+ * The run's opening lines: a one-line config summary and the plan line. The
+ * full resolved config is in <out>/config.yaml; --verbose also prints it.
+ */
+function logRunStart(run: RunStart, log: (line: string) => void, verbose: boolean): void {
+  log(configSummary(run.config, run.configFile, run.outDir, run.workers));
+  if (verbose) log(`config ${run.configFile} (resolved):\n${configToYaml(run.config).trimEnd()}`);
+  log(
+    `${run.architecture} | backend ${run.backend} | ${run.workers} workers | data ${run.dataSource} | out ${run.outDir}${run.resumedFromStep !== null ? ` | resuming at step ${run.resumedFromStep}` : ''}`,
+  );
 }
 
-async function finishMetrics(cfg: Config, metrics: TrainingMetrics, endpoint: MetricsEndpoint | null, runId: string, log: (line: string) => void): Promise<void> {
-  if (cfg.metrics.pushgateway) {
-    try {
-      await pushMetrics(cfg.metrics.pushgateway, metrics.registry, 'pixelsense', { run_id: runId });
-      log(`metrics pushed to ${cfg.metrics.pushgateway}`);
-    } catch (err) {
-      log(`warning: ${err instanceof Error ? err.message : String(err)}`);
-    }
-  }
-  if (endpoint) {
-    if (cfg.metrics.lingerSeconds > 0) {
-      log(`metrics: keeping ${endpoint.url} up for ${cfg.metrics.lingerSeconds} s`);
-      await new Promise((resolve) => setTimeout(resolve, cfg.metrics.lingerSeconds * 1000));
-    }
-    await endpoint.close();
-  }
+/** `config <file>: model cnn | data 2048 train / 1000 test | 2 workers | 2 epochs | batch 128 (micro 32) | adam lr 0.001 | out <dir>` */
+export function configSummary(cfg: Config, file: string, out: string, workers: number): string {
+  const limit = (n: number | null, split: string) => (n === null ? `all ${split}` : `${n} ${split}`);
+  return (
+    `config ${file}: model ${cfg.model.kind} | data ${limit(cfg.data.trainLimit, 'train')} / ${limit(cfg.data.testLimit, 'test')} | ${workers} workers | ` +
+    `${cfg.train.epochs} epochs${cfg.train.maxSteps !== null ? ` (max ${cfg.train.maxSteps} steps)` : ''} | batch ${cfg.train.batchSize} (micro ${cfg.train.microBatchSize}) | ` +
+    `${cfg.optimizer.name} lr ${cfg.optimizer.lr} | out ${out}`
+  );
 }

@@ -47,12 +47,21 @@ async function checkFile(file: string): Promise<void> {
   }
 }
 
+/** The size rules of checkFile for an image handed over in memory (`file` only names it in messages). */
+function checkBytes(file: string, bytes: Uint8Array): void {
+  if (bytes.length === 0) throw new ImageError(file, 'is empty');
+  if (bytes.length > MAX_FILE_BYTES) {
+    throw new ImageError(file, `is ${(bytes.length / 1048576).toFixed(0)} MB, over the ${MAX_FILE_BYTES / 1048576} MB limit`);
+  }
+}
+
 /** Decode to greyscale at no more than WORK_EDGE on the longest side; transparency becomes white. */
-async function decode(file: string): Promise<Grey> {
+async function decode(file: string, bytes?: Uint8Array): Promise<Grey> {
+  const input = bytes ?? file;
   let meta: Metadata;
   try {
     // Header only, no pixels decoded: no limit here, so the size check below can say what the size is.
-    meta = await sharp(file, { limitInputPixels: false }).metadata();
+    meta = await sharp(input, { limitInputPixels: false }).metadata();
   } catch (err) {
     throw new ImageError(file, `is not a readable image (${firstLine(err)})`);
   }
@@ -66,7 +75,7 @@ async function decode(file: string): Promise<Grey> {
   }
   try {
     // limitInputPixels makes libvips itself refuse to decode more, whatever the header said.
-    const { data, info } = await sharp(file, { limitInputPixels: MAX_PIXELS, failOn: 'error' })
+    const { data, info } = await sharp(input, { limitInputPixels: MAX_PIXELS, failOn: 'error' })
       .rotate() // honour EXIF orientation: phone photos are stored sideways
       .flatten({ background: '#ffffff' }) // a transparent background reads as a light one
       .resize(WORK_EDGE, WORK_EDGE, { fit: 'inside', withoutEnlargement: true })
@@ -187,9 +196,10 @@ async function fitTo28(img: Grey): Promise<Uint8Array> {
  * MNIST image would change what the model sees.
  * Throws ImageError (exit 1) naming the file for anything it cannot use.
  */
-export async function loadImageAs28x28(file: string): Promise<Float32Array> {
-  await checkFile(file);
-  const grey = await decode(file);
+export async function loadImageAs28x28(file: string, bytes?: Uint8Array): Promise<Float32Array> {
+  if (bytes === undefined) await checkFile(file);
+  else checkBytes(file, bytes);
+  const grey = await decode(file, bytes);
   let pixels: Uint8Array;
   if (grey.width === IMAGE_SIZE && grey.height === IMAGE_SIZE && borderLevel(grey) <= 127) {
     pixels = grey.data;

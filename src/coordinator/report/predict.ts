@@ -74,26 +74,35 @@ function describe(err: unknown): string {
   return (err instanceof Error ? err.message : String(err)).split('\n')[0] ?? 'unknown error';
 }
 
-async function decodeAll(files: string[]): Promise<(Float32Array | { error: string })[]> {
-  const out: (Float32Array | { error: string })[] = new Array(files.length);
+/** An image to classify: a file path, or encoded bytes (PNG/JPEG/WebP) with a name for the result. */
+export interface ImageSource {
+  readonly file: string;
+  readonly bytes?: Uint8Array;
+}
+
+async function decodeAll(sources: readonly ImageSource[]): Promise<(Float32Array | { error: string })[]> {
+  const out: (Float32Array | { error: string })[] = new Array(sources.length);
   let next = 0;
   const worker = async (): Promise<void> => {
-    while (next < files.length) {
+    while (next < sources.length) {
       const i = next++;
+      const source = sources[i] as ImageSource;
       try {
-        out[i] = await loadImageAs28x28(files[i] as string);
+        out[i] = await loadImageAs28x28(source.file, source.bytes);
       } catch (err) {
         out[i] = { error: describe(err) };
       }
     }
   };
-  await Promise.all(Array.from({ length: Math.min(DECODE_CONCURRENCY, files.length) }, worker));
+  await Promise.all(Array.from({ length: Math.min(DECODE_CONCURRENCY, sources.length) }, worker));
   return out;
 }
 
-/** Classify files with an already-loaded model; results in the order given. */
-export async function predictWithModel(model: LayersModel, files: string[], top = 3): Promise<PredictOutput> {
-  const decoded = await decodeAll(files);
+/** Classify files (paths, or named bytes) with an already-loaded model; results in the order given. */
+export async function predictWithModel(model: LayersModel, inputs: readonly (string | ImageSource)[], top = 3): Promise<PredictOutput> {
+  const sources = inputs.map((x): ImageSource => (typeof x === 'string' ? { file: x } : x));
+  const files = sources.map((s) => s.file);
+  const decoded = await decodeAll(sources);
   const good = decoded.flatMap((d, i) => (d instanceof Float32Array ? [i] : []));
   const pixels = new Float32Array(good.length * PIXELS);
   good.forEach((fileIndex, j) => pixels.set(decoded[fileIndex] as Float32Array, j * PIXELS));
@@ -113,7 +122,7 @@ export async function predictWithModel(model: LayersModel, files: string[], top 
  * file. Throws UsageError for a bad `top` and ModelError for a bad model;
  * per-image failures are results, not exceptions.
  */
-export async function predictFiles(modelDir: string, files: string[], opts: PredictOptions = {}): Promise<PredictOutput> {
+export async function predictFiles(modelDir: string, files: readonly (string | ImageSource)[], opts: PredictOptions = {}): Promise<PredictOutput> {
   const top = opts.top ?? 3;
   if (!Number.isInteger(top) || top < 1 || top > NUM_CLASSES) {
     throw new UsageError(`--top must be an integer from 1 to ${NUM_CLASSES}, got ${top}`);

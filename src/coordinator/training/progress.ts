@@ -32,6 +32,27 @@ export function epochLine(r: EpochRecord): string {
   );
 }
 
+/**
+ * A duration for the bar's ETA: `42s`, `8m05s`, `1h03m`. cli-progress's own
+ * formatter rounds the seconds field to a multiple of 5 *after* splitting
+ * off the minutes, so 539 s came out as `8m60s`; here the whole duration is
+ * rounded first (to `roundTo` seconds, or whole minutes past an hour) and
+ * only then split, so no field can reach 60. Non-finite or negative ETAs
+ * (no rate yet) print as `?`.
+ */
+export function formatDuration(seconds: number, roundTo = 1): string {
+  if (!Number.isFinite(seconds) || seconds < 0) return '?';
+  const pad = (n: number) => String(n).padStart(2, '0');
+  if (seconds >= 3600) {
+    const minutes = Math.round(seconds / 60);
+    return `${Math.floor(minutes / 60)}h${pad(minutes % 60)}m`;
+  }
+  const s = roundTo * Math.round(seconds / roundTo);
+  if (s >= 3600) return '1h00m';
+  if (s >= 60) return `${Math.floor(s / 60)}m${pad(s % 60)}s`;
+  return `${s}s`;
+}
+
 class BarReporter implements Reporter {
   // A MultiBar with one bar, because MultiBar.log() prints lines above the bar
   // and redraws it; writing to the stream around a SingleBar garbles the screen.
@@ -41,6 +62,8 @@ class BarReporter implements Reporter {
       stream: process.stderr,
       hideCursor: true,
       etaBuffer: 50,
+      // The ETA, rounded to 5 s like cli-progress's default, without its `8m60s`.
+      formatTime: (t: number, _options: unknown, roundTo: number) => formatDuration(t, roundTo),
     },
     cliProgress.Presets.shades_classic,
   );

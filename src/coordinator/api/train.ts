@@ -1,0 +1,267 @@
+/**
+ * train(): config -> data -> backend -> metrics endpoint -> run directory ->
+ * trainer -> metrics.json. Every check that can fail (config, data, port)
+ * runs before the run directory is touched. Prints nothing and installs no
+ * signal handlers: progress leaves through the callbacks and `log`, and an
+ * AbortSignal stops the run.
+ */
+import { randomUUID } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { configHash, type Config, type Overrides } from '../../shared/config.js';
+import { initBackend } from '../../shared/backend.js';
+import { UsageError } from '../../shared/errors.js';
+import { describePlan, planModel } from '../../shared/modelPlan.js';
+import { checkpointDir, latestCheckpoint } from '../training/checkpoint.js';
+import { loadFashionMnist } from '../data/fashionMnist.js';
+import { TrainingMetrics } from '../metrics/metrics.js';
+import { pushMetrics, startMetricsServer, type MetricsEndpoint } from '../metrics/metricsServer.js';
+import { createReporter, type Reporter } from '../training/progress.js';
+import { defaultRunDir, RunDir } from '../training/runDir.js';
+import { Trainer } from '../training/trainer.js';
+import { resolveWorkerCount } from '../training/workerPool.js';
+import { checkAutoBackend } from './backendCheck.js';
+import { configLabel, loadConfig } from './config.js';
+import type { ConfigSource, TrainOptions, TrainResult } from './options.js';
+
+/** What the CLI adds to a library call: its progress bar (the library's default reporter is silent). */
+export interface TrainHooks {
+  readonly reporter?: Reporter;
+  /**
+   * Config overrides (dotted paths) on top of the options': the CLI's flag
+   * table (cli/args.ts trainOverrides), so a flag added there reaches the
+   * config without a matching library option. Undefined values are skipped.
+   */
+  readonly overrides?: Overrides;
+  /** The result, as soon as it is on disk: before the metrics push and linger, so the summary is not held back by them. */
+  readonly onResult?: (result: TrainResult) => void;
+}
+
+/** Options that may change on resume: they do not alter the weights a run produces. */
+const RESUMABLE = new Set(['workers', 'maxSteps', 'backend', 'stockKernels', 'dataDir', 'metrics', 'overwrite', 'resume', 'signal', 'onStep', 'onEval', 'onStart', 'log']);
+
+/**
+ * Train a model. Resolves when the run ends (completed, max steps, target
+ * accuracy, or aborted through `signal`: then with stopReason 'interrupted'
+ * after a checkpoint). Rejects with a PixelSenseError subclass for bad input
+ * (ConfigError, DataError, RunDirError, MetricsError, CheckpointError, ...).
+ */
+export function train(config: ConfigSource | undefined, options: TrainOptions = {}): Promise<TrainResult> {
+  return runTraining(config, options, {});
+}
+
+/** The config overrides (dotted paths) that the options stand for; undefined ones keep the file's value. */
+export function trainConfigOverrides(o: TrainOptions): Overrides {
+  const m = o.metrics;
+  const metrics = typeof m === 'object' ? m : undefined;
+  return {
+    'runtime.workers': o.workers,
+    'runtime.backend': o.backend,
+    'runtime.stockKernels': o.stockKernels,
+    'data.dir': o.dataDir,
+    'train.epochs': o.epochs,
+    'train.maxSteps': o.resume !== undefined ? (o.maxSteps ?? null) : o.maxSteps,
+    'train.batchSize': o.batchSize,
+    'optimizer.lr': o.lr,
+    'train.seed': o.seed,
+    'train.targetAccuracy': o.targetAccuracy,
+    'metrics.enabled': typeof m === 'boolean' ? m : metrics?.enabled,
+    'metrics.host': metrics?.host,
+    'metrics.port': metrics?.port,
+    'metrics.lingerSeconds': metrics?.lingerSeconds,
+    'metrics.pushgateway': metrics?.pushgateway,
+  };
+}
+
+export async function runTraining(source: ConfigSource | undefined, o: TrainOptions, hooks: TrainHooks): Promise<TrainResult> {
+  const resumeDir = o.resume;
+  if (resumeDir !== undefined && source !== undefined) {
+    throw new UsageError('give either a config or resume (a run directory, which holds its config), not both');
+  }
+  if (resumeDir === undefined && source === undefined) throw new UsageError('a config is required (a YAML path or an object), or resume');
+  if (resumeDir !== undefined) {
+    const bad = Object.keys(o).filter((k) => !RESUMABLE.has(k) && (o as Record<string, unknown>)[k] !== undefined);
+    if (bad.length > 0) throw new UsageError(`resume continues the run as configured; it does not take ${bad.join(', ')}`);
+    if (o.out !== undefined) throw new UsageError('resume writes into the run directory it resumes; drop out');
+  }
+  const configSource: ConfigSource = resumeDir !== undefined ? join(resumeDir, 'config.yaml') : (source as ConfigSource);
+  const configFile = configLabel(configSource);
+  // A resume continues to the end of the configured epochs unless maxSteps
+  // says where to stop: the stopping step of the first leg does not carry over.
+  const overrides = { ...trainConfigOverrides(o), ...definedOnly(hooks.overrides ?? {}) };
+  let cfg = loadConfig(configSource, overrides);
+  const resume = resumeDir !== undefined ? latestCheckpoint(resumeDir, configHash(cfg)) : undefined;
+  const reporter = hooks.reporter ?? createReporter({ quiet: true });
+  const log = o.log ?? (() => {});
+
+  const workers = resolveWorkerCount(cfg.runtime.workers);
+  const dataset = await loadFashionMnist({
+    dataDir: o.dataDir,
+    configDataDir: cfg.data.dir ?? undefined,
+    download: cfg.data.download,
+    trainLimit: cfg.data.trainLimit ?? undefined,
+    testLimit: cfg.data.testLimit ?? undefined,
+    log,
+  });
+  const written = cfg;
+  // `auto` on tfjs-node: its gradient must match wasm's before we train on it, else wasm.
+  cfg = await checkAutoBackend(cfg, dataset, log);
+  // The coordinator exports the model with tfjs-layers; same backend as the workers.
+  const backend = await initBackend(cfg.runtime.backend, { stockKernels: cfg.runtime.stockKernels });
+  const runId = randomUUID().slice(0, 8);
+  const metrics = new TrainingMetrics({ runId, model: cfg.model.kind, backend, workers, configFile });
+  const endpoint = cfg.metrics.enabled ? await startMetricsServer({ host: cfg.metrics.host, port: cfg.metrics.port, registry: metrics.registry }) : null;
+  let trainer: Trainer | undefined;
+  try {
+    if (endpoint) log(`metrics: ${endpoint.url}`);
+    const runDir = resumeDir !== undefined ? RunDir.open(resumeDir) : RunDir.create(o.out ?? defaultRunDir(cfg.model.kind), o.overwrite === true);
+    if (resumeDir === undefined) {
+      // overwrite: a previous run's checkpoints must not outlive it, or a later
+      // resume of this directory could pick one of them up as the newest.
+      if (o.overwrite === true) rmSync(checkpointDir(runDir.path), { recursive: true, force: true });
+      runDir.writeConfig(written);
+    }
+    const plan = planModel(cfg.model);
+    runDir.writeJson('run.json', {
+      run_id: runId,
+      model: cfg.model.kind,
+      architecture: describePlan(plan),
+      backend,
+      backend_requested: written.runtime.backend,
+      workers,
+      config_file: configFile,
+      config_hash: configHash(cfg),
+      data: dataset.source,
+      argv: process.argv.slice(2),
+      metrics_url: endpoint?.url ?? null,
+      resumed_from_step: resume?.step ?? null,
+      started: new Date().toISOString(),
+    });
+    if (endpoint) runDir.writeJson('endpoint.json', { host: endpoint.host, port: endpoint.port, url: endpoint.url });
+    o.onStart?.({
+      runId,
+      outDir: runDir.path,
+      config: written,
+      configFile,
+      backend,
+      workers,
+      architecture: describePlan(plan),
+      dataSource: dataset.source,
+      trainExamples: dataset.train.count,
+      testExamples: dataset.test.count,
+      metricsUrl: endpoint?.url ?? null,
+      resumedFromStep: resume?.step ?? null,
+    });
+    if (resume && cfg.train.maxSteps !== null && resume.step >= cfg.train.maxSteps) {
+      log(`the run is already at step ${resume.step} and --max-steps is ${cfg.train.maxSteps}: nothing to train; pass a larger --max-steps, or none to finish the run`);
+    }
+
+    const signal = o.signal;
+    trainer = await Trainer.create({ cfg, configFile, runDir, dataset, workers, metrics, reporter, resume, stopRequested: () => signal?.aborted === true });
+    const { onStep, onEval } = o;
+    if (onStep) {
+      trainer.events.on('step', (s) =>
+        onStep({ step: s.step, epoch: s.epoch, epochs: s.epochs, lastStep: s.lastStep, loss: s.loss, accuracy: s.accuracy, examplesPerSecond: s.examplesPerSecond, lr: s.lr, elapsedSeconds: s.elapsedSeconds }),
+      );
+    }
+    if (onEval) trainer.events.on('eval', (r) => onEval({ ...r }));
+    const r = await trainer.run();
+
+    const result: TrainResult = {
+      stopReason: r.stopReason,
+      testAccuracy: r.test.accuracy,
+      testLoss: r.test.loss,
+      examplesPerSecond: r.examplesPerSecond,
+      timeToTargetSeconds: r.timeToTarget ? Number(r.timeToTarget.seconds.toFixed(2)) : null,
+      timeToTargetEpochs: r.timeToTarget?.epochs ?? null,
+      outDir: runDir.path,
+      modelDir: join(runDir.path, 'model'),
+      runId,
+      model: cfg.model.kind,
+      backend: r.backend,
+      workers,
+      steps: r.steps,
+      epochs: r.epochs,
+      wallSeconds: r.wallSeconds,
+      test: r.test,
+      history: r.history,
+    };
+    runDir.writeJson('metrics.json', {
+      model: cfg.model.kind,
+      backend: r.backend,
+      workers,
+      config_file: configFile,
+      epochs: Number(r.epochs.toFixed(3)),
+      steps: r.steps,
+      examples_per_sec: r.examplesPerSecond,
+      wall_s: r.wallSeconds,
+      time_to_target_s: result.timeToTargetSeconds,
+      time_to_target_epochs: result.timeToTargetEpochs,
+      stop_reason: r.stopReason,
+      step_timing: r.timing,
+      test: r.test,
+      history: r.history,
+    });
+    runDir.log({ event: 'end', ...trainSummary(result) });
+    hooks.onResult?.(result);
+    await finishMetrics(cfg, metrics, endpoint, runId, log);
+    return result;
+  } finally {
+    await trainer?.close();
+    // An error before the normal finish must not leave the port bound (closing twice is harmless).
+    await endpoint?.close().catch(() => {});
+  }
+}
+
+function definedOnly(o: Overrides): Overrides {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+}
+
+/** The --json summary (the last line of `pixelsense train --json`) and the log's 'end' event. */
+export interface TrainSummary {
+  model: string;
+  backend: string;
+  workers: number;
+  epochs: number;
+  steps: number;
+  examples_per_sec: number;
+  test_accuracy: number;
+  test_loss: number;
+  out_dir: string;
+  time_to_target_s: number | null;
+  stop_reason: TrainResult['stopReason'];
+}
+
+export function trainSummary(r: TrainResult): TrainSummary {
+  return {
+    model: r.model,
+    backend: r.backend,
+    workers: r.workers,
+    epochs: Number(r.epochs.toFixed(3)),
+    steps: r.steps,
+    examples_per_sec: Math.round(r.examplesPerSecond),
+    test_accuracy: r.testAccuracy,
+    test_loss: r.testLoss,
+    out_dir: r.outDir,
+    time_to_target_s: r.timeToTargetSeconds,
+    stop_reason: r.stopReason,
+  };
+}
+
+async function finishMetrics(cfg: Config, metrics: TrainingMetrics, endpoint: MetricsEndpoint | null, runId: string, log: (line: string) => void): Promise<void> {
+  if (cfg.metrics.pushgateway) {
+    try {
+      await pushMetrics(cfg.metrics.pushgateway, metrics.registry, 'pixelsense', { run_id: runId });
+      log(`metrics pushed to ${cfg.metrics.pushgateway}`);
+    } catch (err) {
+      log(`warning: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  if (endpoint) {
+    if (cfg.metrics.lingerSeconds > 0) {
+      log(`metrics: keeping ${endpoint.url} up for ${cfg.metrics.lingerSeconds} s`);
+      await new Promise((resolve) => setTimeout(resolve, cfg.metrics.lingerSeconds * 1000));
+    }
+    await endpoint.close();
+  }
+}
