@@ -11,6 +11,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
+import { fashionMnistDir } from './support/data.js';
 import { ConfigError, evaluate, loadConfig, predict, train, UsageError, type EpochRecord, type TrainResult, type TrainStep } from '../src/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pixelsense-api-'));
@@ -46,6 +47,8 @@ const steps: TrainStep[] = [];
 const evals: EpochRecord[] = [];
 
 before(async () => {
+  // The data set as a user's machine has it (the npm package converted once into the cache), so no run tries a download.
+  await fashionMnistDir();
   result = await train(CONFIG, { workers: 1, out: full, onStep: (s) => steps.push(s), onEval: (e) => evals.push(e) });
 });
 

@@ -11,6 +11,7 @@ import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { runGradientCheck } from '../src/coordinator/api/backendCheck.js';
 import { initialWeights } from '../src/coordinator/training/parameterServer.js';
 import { loadFashionMnist } from '../src/coordinator/data/fashionMnist.js';
+import { fashionMnistDir } from './support/data.js';
 import { initBackend } from '../src/shared/backend.js';
 import { parseConfig } from '../src/shared/config.js';
 import { planModel } from '../src/shared/modelPlan.js';
@@ -18,7 +19,7 @@ import { rangeIndices, readExamples } from '../src/worker/examples.js';
 import { compareBackends, GRADIENT_TOLERANCE, relativeDifference } from '../src/worker/gradientCheck.js';
 
 await initBackend('wasm');
-const dataset = await loadFashionMnist({ trainLimit: 64, testLimit: 10 });
+const dataset = await loadFashionMnist({ dataDir: await fashionMnistDir(), trainLimit: 64, testLimit: 10 });
 const batch = readExamples(dataset.train, rangeIndices(0, 16));
 
 /** The cpu backend under another name, every kernel the same except matrix products, scaled by 1.01. */
