@@ -15,6 +15,8 @@ import { checkpointDir, latestCheckpoint } from '../training/checkpoint.js';
 import { formatEvalReport } from '../report/classification.js';
 import { loadFashionMnist } from '../data/fashionMnist.js';
 import { TrainingMetrics } from '../metrics/metrics.js';
+import { liveRoutes } from '../live/liveRoutes.js';
+import { flattenConfig, RunState } from '../live/runState.js';
 import { pushMetrics, startMetricsServer, type MetricsEndpoint } from '../metrics/metricsServer.js';
 import { createReporter } from '../training/progress.js';
 import { defaultRunDir, RunDir } from '../training/runDir.js';
@@ -62,8 +64,22 @@ export async function runTrain(argv: TrainArgs): Promise<number> {
   const backend = await initBackend(cfg.runtime.backend, { stockKernels: cfg.runtime.stockKernels });
   const runId = randomUUID().slice(0, 8);
   const metrics = new TrainingMetrics({ runId, model: cfg.model.kind, backend, workers, configFile });
-  const endpoint = cfg.metrics.enabled ? await startMetricsServer({ host: cfg.metrics.host, port: cfg.metrics.port, registry: metrics.registry }) : null;
+  const plan = planModel(cfg.model);
+  const live = new RunState({
+    runId,
+    model: cfg.model.kind,
+    architecture: describePlan(plan),
+    backend,
+    workers,
+    configFile,
+    outDir: resumeDir ?? argv.out ?? '',
+    started: new Date().toISOString(),
+    stepsPerEpoch: Math.ceil(dataset.train.count / cfg.train.batchSize),
+    config: flattenConfig(cfg),
+  });
+  const endpoint = cfg.metrics.enabled ? await startMetricsServer({ host: cfg.metrics.host, port: cfg.metrics.port, registry: metrics.registry, routes: liveRoutes(live) }) : null;
   if (endpoint) log(`metrics: ${endpoint.url}`);
+  if (endpoint) log(`live: ${endpoint.baseUrl}`);
 
   const runDir = resumeDir ? RunDir.open(resumeDir) : RunDir.create(argv.out ?? defaultRunDir(cfg.model.kind), argv.overwrite === true);
   if (!resumeDir) {
@@ -72,7 +88,7 @@ export async function runTrain(argv: TrainArgs): Promise<number> {
     if (argv.overwrite === true) rmSync(checkpointDir(runDir.path), { recursive: true, force: true });
     runDir.writeConfig(cfg);
   }
-  const plan = planModel(cfg.model);
+  live.info.outDir = runDir.path;
   runDir.writeJson('run.json', {
     run_id: runId,
     model: cfg.model.kind,
@@ -104,9 +120,14 @@ export async function runTrain(argv: TrainArgs): Promise<number> {
   process.on('SIGTERM', onSignal);
 
   const trainer = await Trainer.create({ cfg, configFile, runDir, dataset, workers, metrics, reporter, resume, stopRequested: () => stop });
+  live.follow(trainer.events);
   let result: TrainResult;
   try {
     result = await trainer.run();
+    live.finish(result.stopReason === 'interrupted' ? 'interrupted' : 'finished');
+  } catch (err) {
+    live.finish('failed');
+    throw err;
   } finally {
     await trainer.close();
     process.off('SIGINT', onSignal);
@@ -176,7 +197,7 @@ async function finishMetrics(cfg: Config, metrics: TrainingMetrics, endpoint: Me
   }
   if (endpoint) {
     if (cfg.metrics.lingerSeconds > 0) {
-      log(`metrics: keeping ${endpoint.url} up for ${cfg.metrics.lingerSeconds} s`);
+      log(`metrics: keeping ${endpoint.url} and the live page ${endpoint.baseUrl} up for ${cfg.metrics.lingerSeconds} s`);
       await new Promise((resolve) => setTimeout(resolve, cfg.metrics.lingerSeconds * 1000));
     }
     await endpoint.close();
