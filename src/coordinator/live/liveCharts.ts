@@ -16,7 +16,7 @@ export function liveCharts(s: RunSnapshot): Record<string, TopLevelSpec> {
     ...s.steps.map((p) => ({ run: label, epoch: p.epoch, split: 'train' as const, loss: p.loss, accuracy: p.accuracy })),
     ...s.evals.map((e) => ({ run: label, epoch: e.epoch, split: 'test' as const, loss: e.test_loss, accuracy: e.test_accuracy })),
   ];
-  if (points.length > 0) out['curves'] = withChartConfig(curvesSpec(points, { points: false }));
+  if (points.length > 0) out['curves'] = withChartConfig(curvesSpec(points, { trainPoints: false }));
   if (s.steps.length > 0) out['throughput'] = withChartConfig(throughputSpec(s.steps));
   if (s.shards.length > 0) {
     const rows: WorkerTime[] = s.shards.flatMap((x) => {

@@ -89,39 +89,52 @@ export interface CurvePoint {
 
 /**
  * Loss and accuracy per epoch, one colour per run, solid for test and dashed
- * for train. `points: false` drops the point marks, for the live page's
- * per-step series (thousands of points would hide the line).
+ * for train. `trainPoints: false` marks only the test points, for the live
+ * page's per-step train series (thousands of points would hide the line).
  */
-export function curvesSpec(points: CurvePoint[], opts: { points?: boolean } = {}): TopLevelSpec {
-  const panel = (field: 'loss' | 'accuracy', title: string) => ({
-    title,
-    width: 340,
-    height: 220,
-    transform: [{ filter: `datum.${field} != null` }],
-    mark: { type: 'line' as const, point: opts.points ?? true },
-    encoding: {
-      x: { field: 'epoch', type: 'quantitative' as const, title: 'epoch', axis: { tickMinStep: 1 } },
-      y: { field, type: 'quantitative' as const, title: field, scale: { zero: false } },
-      color: { field: 'run', type: 'nominal' as const, title: 'run' },
-      strokeDash: {
-        field: 'split',
-        type: 'nominal' as const,
-        title: 'split',
-        scale: { domain: ['test', 'train'], range: [[1, 0], [5, 3]] },
-        legend: {
-          symbolType: 'stroke',
-          symbolStrokeWidth: 2,
-          symbolSize: 300,
-          // vega-lite leaves these symbols without a stroke colour (so they would be invisible)
-          encode: { symbols: { update: { stroke: { value: '#444' } } } },
-        },
-      },
-    },
-  });
+export function curvesSpec(points: CurvePoint[], opts: { trainPoints?: boolean } = {}): TopLevelSpec {
+  const panel = (field: 'loss' | 'accuracy', title: string) => {
+    const x = { field: 'epoch', type: 'quantitative' as const, title: 'epoch', axis: { tickMinStep: 1 } };
+    const y = { field, type: 'quantitative' as const, title: field, scale: { zero: false } };
+    const color = { field: 'run', type: 'nominal' as const, title: 'run' };
+    const line = { type: 'line' as const, point: true };
+    const strokeDash = strokeDashEncoding();
+    if (opts.trainPoints ?? true) {
+      return { title, width: 340, height: 220, transform: [{ filter: `datum.${field} != null` }], mark: line, encoding: { x, y, color, strokeDash } };
+    }
+    return {
+      title,
+      width: 340,
+      height: 220,
+      transform: [{ filter: `datum.${field} != null` }],
+      encoding: { x, y, color },
+      layer: [
+        { mark: { ...line, point: false }, encoding: { strokeDash } },
+        { transform: [{ filter: "datum.split == 'test'" }], mark: { type: 'point' as const, filled: true } },
+      ],
+    };
+  };
   return {
     data: { values: points },
     hconcat: [panel('loss', 'Loss per epoch'), panel('accuracy', 'Accuracy per epoch')],
   } as TopLevelSpec;
+}
+
+/** Train dashed, test solid, with a legend whose strokes are visible. */
+function strokeDashEncoding() {
+  return {
+    field: 'split',
+    type: 'nominal' as const,
+    title: 'split',
+    scale: { domain: ['test', 'train'], range: [[1, 0], [5, 3]] },
+    legend: {
+      symbolType: 'stroke',
+      symbolStrokeWidth: 2,
+      symbolSize: 300,
+      // vega-lite leaves these symbols without a stroke colour (so they would be invisible)
+      encode: { symbols: { update: { stroke: { value: '#444' } } } },
+    },
+  };
 }
 
 /** Training throughput against wall time: one line, examples per second. */
