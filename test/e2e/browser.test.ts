@@ -1,7 +1,8 @@
 /**
  * End-to-end in a real browser: headless Chromium opens the live page of a
- * real smoke run (configs/smoke.yaml, longer by --epochs) and the HTML file
- * `pixelsense report` writes from that run. Each page must render its charts
+ * real smoke run (configs/smoke.yaml, longer by --epochs), the HTML file
+ * `pixelsense report` writes from that run, and `pixelsense runs` listing it
+ * and serving its report on request. Each page must render its charts
  * as SVG, log no console error, fail no request; on the live page the numbers
  * must move while the run trains.
  *
@@ -33,7 +34,7 @@ declare const document: {
 const TIMEOUT_MS = Number(process.env['PIXELSENSE_E2E_TIMEOUT_S'] ?? 300) * 1000;
 const SHOTS = process.env['PIXELSENSE_SCREENSHOTS'];
 
-interface Training {
+interface Cli {
   child: ChildProcess;
   output(): string;
   /** Resolves with the first match of `re` in the output so far or to come; rejects if the run exits first. */
@@ -41,9 +42,10 @@ interface Training {
   exited: Promise<number | null>;
 }
 
-function train(args: string[]): Training {
+/** The CLI as a long-lived child (a training run, `pixelsense runs`), its output watched line by line. */
+function cli(args: string[]): Cli {
   const { NODE_TEST_CONTEXT: _, PIXELSENSE_FAULT: __, ...env } = process.env;
-  const child = spawn(process.execPath, [CLI, 'train', 'configs/smoke.yaml', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const waiters: (() => void)[] = [];
   const onData = (d: Buffer): void => {
@@ -84,19 +86,20 @@ const pageStep = (page: Page): Promise<number> => page.$eval('#step', (el) => Nu
 const pageText = (page: Page, ids: string[]): Promise<string[]> =>
   page.evaluate((list: string[]) => list.map((id) => document.getElementById(id)?.textContent ?? ''), ids);
 
-test('the live page and the report render their charts in Chromium, the live numbers move, and no console error is logged', { timeout: 1_200_000 }, async (t) => {
+test('the live page, the report and pixelsense runs render their charts in Chromium, the live numbers move, and no console error is logged', { timeout: 1_200_000 }, async (t) => {
   const found = await ensureChromium();
   if (!found.bin) {
     t.skip(`chromium not found and could not be installed (${found.why})`);
     return;
   }
   const dir = await mkdtemp(join(tmpdir(), 'pixelsense-browser-'));
-  let run: Training | undefined;
+  let run: Cli | undefined;
+  let runs: Cli | undefined;
   let browser: Browser | undefined;
   try {
     const out = join(dir, 'run');
     // 4 epochs of 16 steps: long enough to watch several steps go by.
-    run = train(['--epochs', '4', '--out', out, '--overwrite', '--metrics-port', '0', '--metrics-linger', '600']);
+    run = cli(['train', 'configs/smoke.yaml', '--epochs', '4', '--out', out, '--overwrite', '--metrics-port', '0', '--metrics-linger', '600']);
     const [, url] = await run.waitFor(/live: (http:\/\/127\.0\.0\.1:\d+\/)\n/);
     assert.ok(url);
     browser = await launch(found.bin);
@@ -145,11 +148,26 @@ test('the live page and the report render their charts in Chromium, the live num
     assert.ok(await page.$eval('body', (b) => (b.textContent ?? '').includes('Confusion matrix')), 'the report has its confusion matrix');
     if (SHOTS) await page.screenshot({ path: join(SHOTS, 'report.png'), fullPage: true });
     assert.deepEqual(reportProblems, [], 'the report logged no console error and failed no request');
+
+    // `pixelsense runs` on the directory holding the run: the list, then the run's report through it.
+    runs = cli(['runs', dir, '--port', '0']);
+    const [, runsUrl] = await runs.waitFor(/runs: (http:\/\/127\.0\.0\.1:\d+\/)/);
+    assert.ok(runsUrl);
+    const list = await browser.newPage();
+    const listProblems = watch(list);
+    await list.goto(runsUrl, { waitUntil: 'load' });
+    await list.click('input[name="run"][value="run"]');
+    await Promise.all([list.waitForNavigation({ waitUntil: 'load', timeout: TIMEOUT_MS }), list.click('button[type="submit"]')]);
+    assert.match(list.url(), /\/report\?run=run$/);
+    assert.ok((await chartElements(list, 'figure')) >= 3, 'the report served by pixelsense runs shows its figures');
+    assert.deepEqual(listProblems, [], 'pixelsense runs logged no console error and failed no request');
   } finally {
     await browser?.close();
-    if (run && run.child.exitCode === null) {
-      run.child.kill('SIGTERM');
-      await run.exited;
+    for (const p of [run, runs]) {
+      if (p && p.child.exitCode === null) {
+        p.child.kill('SIGTERM');
+        await p.exited;
+      }
     }
     await rm(dir, { recursive: true, force: true });
   }
