@@ -16,7 +16,7 @@ import { formatEvalReport } from '../report/classification.js';
 import { loadFashionMnist } from '../data/fashionMnist.js';
 import { TrainingMetrics } from '../metrics/metrics.js';
 import { liveRoutes } from '../live/liveRoutes.js';
-import { flattenConfig, RunState } from '../live/runState.js';
+import { RunState } from '../live/runState.js';
 import { pushMetrics, startMetricsServer, type MetricsEndpoint } from '../metrics/metricsServer.js';
 import { createReporter } from '../training/progress.js';
 import { defaultRunDir, RunDir } from '../training/runDir.js';
@@ -65,18 +65,7 @@ export async function runTrain(argv: TrainArgs): Promise<number> {
   const runId = randomUUID().slice(0, 8);
   const metrics = new TrainingMetrics({ runId, model: cfg.model.kind, backend, workers, configFile });
   const plan = planModel(cfg.model);
-  const live = new RunState({
-    runId,
-    model: cfg.model.kind,
-    architecture: describePlan(plan),
-    backend,
-    workers,
-    configFile,
-    outDir: resumeDir ?? argv.out ?? '',
-    started: new Date().toISOString(),
-    stepsPerEpoch: Math.ceil(dataset.train.count / cfg.train.batchSize),
-    config: flattenConfig(cfg),
-  });
+  const live = RunState.forConfig(cfg, { runId, architecture: describePlan(plan), backend, workers, configFile, trainCount: dataset.train.count, outDir: resumeDir ?? argv.out ?? '' });
   const endpoint = cfg.metrics.enabled ? await startMetricsServer({ host: cfg.metrics.host, port: cfg.metrics.port, registry: metrics.registry, routes: liveRoutes(live) }) : null;
   if (endpoint) log(`metrics: ${endpoint.url}`);
   if (endpoint) log(`live: ${endpoint.baseUrl}`);

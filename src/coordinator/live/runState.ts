@@ -9,6 +9,7 @@
  * keep the last SHARD_WINDOW steps, and the evaluation list is merged the same
  * way as the steps once it passes MAX_EVAL_POINTS.
  */
+import type { Config } from '../../shared/config.js';
 import type { EpochRecord, EvalDetail, StepEvent, TrainerEmitter } from '../training/stepEvent.js';
 
 /** Step points kept; ~100 B each as JSON, so the page polls ~200 kB at most. */
@@ -140,6 +141,21 @@ export class RunState {
 
   /** outDir may be filled in once the run directory exists (the page is served before it is created). */
   constructor(readonly info: RunInfo) {}
+
+  /** The state of a run about to start from `cfg` (steps per epoch as the trainer counts them). */
+  static forConfig(
+    cfg: Config,
+    run: { runId: string; architecture: string; backend: string; workers: number; configFile: string; trainCount: number; outDir: string },
+  ): RunState {
+    const { trainCount, ...rest } = run;
+    return new RunState({
+      ...rest,
+      model: cfg.model.kind,
+      started: new Date().toISOString(),
+      stepsPerEpoch: Math.ceil(trainCount / cfg.train.batchSize),
+      config: flattenConfig(cfg),
+    });
+  }
 
   /** Subscribe to a trainer; returns the unsubscribe function. */
   follow(events: TrainerEmitter): () => void {
