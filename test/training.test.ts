@@ -13,7 +13,7 @@ import { fashionMnistDir } from './support/data.js';
 import { TrainingMetrics } from '../src/coordinator/metrics/metrics.js';
 import { createReporter } from '../src/coordinator/training/progress.js';
 import { RunDir } from '../src/coordinator/training/runDir.js';
-import type { EpochRecord, StepEvent } from '../src/coordinator/training/stepEvent.js';
+import type { EpochRecord, EvalDetail, StepEvent } from '../src/coordinator/training/stepEvent.js';
 import { Trainer, type TrainResult } from '../src/coordinator/training/trainer.js';
 import { initBackend } from '../src/shared/backend.js';
 import { parseConfig } from '../src/shared/config.js';
@@ -31,17 +31,21 @@ const cfg = parseConfig(
 );
 const dataset = await loadFashionMnist({ dataDir: await fashionMnistDir(), trainLimit: 512, testLimit: 200 });
 
-async function train(workers: number): Promise<{ result: TrainResult; weights: Float32Array; steps: StepEvent[]; evals: EpochRecord[] }> {
+async function train(workers: number): Promise<{ result: TrainResult; weights: Float32Array; steps: StepEvent[]; evals: EpochRecord[]; details: EvalDetail[] }> {
   const runDir = RunDir.create(mkdtempSync(join(tmpdir(), `pixelsense-train-w${workers}-`)), false);
   const metrics = new TrainingMetrics({ runId: `w${workers}`, model: 'cnn', backend: 'wasm', workers, configFile: 'training.test' });
   const trainer = await Trainer.create({ cfg, configFile: 'training.test', runDir, dataset, workers, metrics, reporter: createReporter({ quiet: true }), stopRequested: () => false });
   const steps: StepEvent[] = [];
   const evals: EpochRecord[] = [];
+  const details: EvalDetail[] = [];
   trainer.events.on('step', (e) => steps.push(e));
-  trainer.events.on('eval', (e) => evals.push(e));
+  trainer.events.on('eval', (e, d) => {
+    evals.push(e);
+    details.push(d);
+  });
   try {
     const result = await trainer.run();
-    return { result, weights: trainer.weights.slice(), steps, evals };
+    return { result, weights: trainer.weights.slice(), steps, evals, details };
   } finally {
     await trainer.close();
   }
@@ -85,4 +89,15 @@ test('the trainer publishes one step event per step, in order, with one shard en
 
 test('the trainer publishes each evaluation as the same record it keeps in its history', () => {
   assert.deepEqual(one.evals, one.result.history);
+});
+
+test("each eval event carries that evaluation's confusion matrix: test-set sized, its diagonal the accuracy", () => {
+  assert.equal(one.details.length, one.evals.length);
+  for (const [i, d] of one.details.entries()) {
+    const total = d.confusion.flat().reduce((a, b) => a + b, 0);
+    const correct = d.confusion.reduce((a, row, k) => a + (row[k] ?? 0), 0);
+    assert.equal(total, 200);
+    assert.equal(correct / total, one.evals[i]?.test_accuracy);
+  }
+  assert.deepEqual(one.details.at(-1)?.confusion, one.result.test.confusion);
 });

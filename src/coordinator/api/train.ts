@@ -16,6 +16,8 @@ import { checkpointDir, latestCheckpoint } from '../training/checkpoint.js';
 import { loadFashionMnist } from '../data/fashionMnist.js';
 import { TrainingMetrics } from '../metrics/metrics.js';
 import { pushMetrics, startMetricsServer, type MetricsEndpoint } from '../metrics/metricsServer.js';
+import { liveRoutes } from '../live/liveRoutes.js';
+import { RunState } from '../live/runState.js';
 import { createReporter, type Reporter } from '../training/progress.js';
 import { defaultRunDir, RunDir } from '../training/runDir.js';
 import { Trainer } from '../training/trainer.js';
@@ -110,10 +112,16 @@ export async function runTraining(source: ConfigSource | undefined, o: TrainOpti
   const backend = await initBackend(cfg.runtime.backend, { stockKernels: cfg.runtime.stockKernels });
   const runId = randomUUID().slice(0, 8);
   const metrics = new TrainingMetrics({ runId, model: cfg.model.kind, backend, workers, configFile });
-  const endpoint = cfg.metrics.enabled ? await startMetricsServer({ host: cfg.metrics.host, port: cfg.metrics.port, registry: metrics.registry }) : null;
+  const plan = planModel(cfg.model);
+  // The live page (GET / beside /metrics) follows the trainer's events; it is read-only.
+  const live = RunState.forConfig(cfg, { runId, architecture: describePlan(plan), backend, workers, configFile, trainCount: dataset.train.count, outDir: resumeDir ?? o.out ?? '' });
+  const endpoint = cfg.metrics.enabled
+    ? await startMetricsServer({ host: cfg.metrics.host, port: cfg.metrics.port, registry: metrics.registry, routes: liveRoutes(live) })
+    : null;
   let trainer: Trainer | undefined;
   try {
     if (endpoint) log(`metrics: ${endpoint.url}`);
+    if (endpoint) log(`live: ${endpoint.baseUrl}`);
     const runDir = resumeDir !== undefined ? RunDir.open(resumeDir) : RunDir.create(o.out ?? defaultRunDir(cfg.model.kind), o.overwrite === true);
     if (resumeDir === undefined) {
       // overwrite: a previous run's checkpoints must not outlive it, or a later
@@ -121,7 +129,7 @@ export async function runTraining(source: ConfigSource | undefined, o: TrainOpti
       if (o.overwrite === true) rmSync(checkpointDir(runDir.path), { recursive: true, force: true });
       runDir.writeConfig(written);
     }
-    const plan = planModel(cfg.model);
+    live.info.outDir = runDir.path;
     runDir.writeJson('run.json', {
       run_id: runId,
       model: cfg.model.kind,
@@ -165,7 +173,15 @@ export async function runTraining(source: ConfigSource | undefined, o: TrainOpti
       );
     }
     if (onEval) trainer.events.on('eval', (r) => onEval({ ...r }));
-    const r = await trainer.run();
+    live.follow(trainer.events);
+    let r: Awaited<ReturnType<Trainer['run']>>;
+    try {
+      r = await trainer.run();
+    } catch (err) {
+      live.finish('failed');
+      throw err;
+    }
+    live.finish(r.stopReason === 'interrupted' ? 'interrupted' : 'finished');
 
     const result: TrainResult = {
       stopReason: r.stopReason,
@@ -259,7 +275,7 @@ async function finishMetrics(cfg: Config, metrics: TrainingMetrics, endpoint: Me
   }
   if (endpoint) {
     if (cfg.metrics.lingerSeconds > 0) {
-      log(`metrics: keeping ${endpoint.url} up for ${cfg.metrics.lingerSeconds} s`);
+      log(`metrics: keeping ${endpoint.url} and the live page ${endpoint.baseUrl} up for ${cfg.metrics.lingerSeconds} s`);
       await new Promise((resolve) => setTimeout(resolve, cfg.metrics.lingerSeconds * 1000));
     }
     await endpoint.close();

@@ -28,10 +28,10 @@ export const trainOptions: Table = {
   overwrite: { type: 'boolean', default: false, describe: 'reuse a non-empty run directory' },
   resume: { type: 'string', describe: 'continue the run in this directory from its newest checkpoint' },
   json: { type: 'boolean', default: false, describe: 'print one JSON summary object as the last line of stdout' },
-  metrics: { type: 'boolean', describe: 'serve Prometheus metrics (--no-metrics turns it off)' },
+  metrics: { type: 'boolean', describe: 'serve Prometheus metrics and the live page (--no-metrics turns both off)' },
   'metrics-host': { type: 'string', describe: 'metrics bind address (default 127.0.0.1)' },
   'metrics-port': { type: 'number', describe: 'metrics port (default 9400; 0 picks a free one)' },
-  'metrics-linger': { type: 'number', describe: 'keep /metrics up this many seconds after the run' },
+  'metrics-linger': { type: 'number', describe: 'keep /metrics and the live page up this many seconds after the run' },
   pushgateway: { type: 'string', describe: 'push final metrics to this Prometheus Pushgateway URL' },
 };
 

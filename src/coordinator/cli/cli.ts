@@ -79,6 +79,17 @@ export function buildCli(argv: string[]): Argv {
       handle(async (a) => (await import('./reportCommand.js')).runReport(a as never)),
     )
     .command(
+      'runs [dir]',
+      'serve a page listing the runs in a directory, opening their reports side by side',
+      (y) =>
+        y
+          .positional('dir', { type: 'string', default: 'runs', describe: 'directory holding run directories' })
+          .option('host', { type: 'string', default: '127.0.0.1', describe: 'bind address (the page has no auth)' })
+          .option('port', { type: 'number', default: 9500, describe: 'port (0 picks a free one)' })
+          .option('data-dir', { type: 'string', describe: 'Fashion-MNIST directory (for the most-confused images)' }),
+      handle(async (a) => (await import('./runsCommand.js')).runRuns(a as never)),
+    )
+    .command(
       'data <action>',
       'Fashion-MNIST data: info (where it is), verify (checksums), download',
       (y) =>
@@ -96,7 +107,7 @@ export function buildCli(argv: string[]): Argv {
       handle(async (a) => (await import('./benchCommand.js')).runBench(a as never)),
     )
     .option('verbose', { type: 'boolean', default: false, describe: 'print stack traces on errors; train also prints the full resolved config' })
-    .demandCommand(1, 'choose a command: train, eval, predict, report, data or bench')
+    .demandCommand(1, 'choose a command: train, eval, predict, report, runs, data or bench')
     .strict()
     .recommendCommands()
     .wrap(Math.min(120, process.stdout.columns || 100))

@@ -17,6 +17,8 @@ export interface MetricsEndpoint {
   port: number;
   /** Full URL of the metrics route, e.g. http://127.0.0.1:9400/metrics. */
   url: string;
+  /** The server's root, e.g. http://127.0.0.1:9400/ (where extra routes such as the live page answer). */
+  baseUrl: string;
   /** Stop accepting and drop open (keep-alive) connections. Idempotent. */
   close(): Promise<void>;
 }
@@ -55,9 +57,15 @@ function bindError(err: NodeJS.ErrnoException, host: string, port: number): Metr
   }
 }
 
+/**
+ * Further read-only routes served beside /metrics (the live page): called for
+ * any other path, returns true when it answered the request, false for a 404.
+ */
+export type ExtraRoutes = (path: string, req: http.IncomingMessage, res: http.ServerResponse) => boolean;
+
 /** Start the endpoint; resolves once listening, with the port actually bound (for port 0). */
-export function startMetricsServer(opts: { host: string; port: number; registry: Registry }): Promise<MetricsEndpoint> {
-  const { host, port, registry } = opts;
+export function startMetricsServer(opts: { host: string; port: number; registry: Registry; routes?: ExtraRoutes }): Promise<MetricsEndpoint> {
+  const { host, port, registry, routes } = opts;
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     return Promise.reject(new MetricsError(`metrics port ${String(port)} is not an integer in 0..65535`));
   }
@@ -66,6 +74,7 @@ export function startMetricsServer(opts: { host: string; port: number; registry:
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?', 1)[0];
     if (path !== '/metrics' && path !== '/healthz') {
+      if (routes?.(path ?? '/', req, res)) return;
       res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end('not found; try /metrics or /healthz\n');
       return;
     }
@@ -112,6 +121,7 @@ export function startMetricsServer(opts: { host: string; port: number; registry:
         host,
         port: bound,
         url: `http://${hostForUrl(host)}:${bound}/metrics`,
+        baseUrl: `http://${hostForUrl(host)}:${bound}/`,
         close() {
           closing ??= new Promise<void>((done) => {
             server.close(() => done());

@@ -34,9 +34,14 @@ const CONFIG = {
   title: { fontSize: 14, anchor: 'start' as const },
 };
 
+/** The spec with the report's look (font, sizes, white background): what both the report and the live page render. */
+export function withChartConfig(spec: TopLevelSpec): TopLevelSpec {
+  return { ...spec, config: { ...CONFIG, ...(spec.config ?? {}) } } as TopLevelSpec;
+}
+
 /** Vega-Lite -> SVG string. The View is finalised so no timers keep the process alive. */
 export async function renderSvg(spec: TopLevelSpec): Promise<string> {
-  const vg = compile({ ...spec, config: { ...CONFIG, ...(spec.config ?? {}) } } as TopLevelSpec).spec;
+  const vg = compile(withChartConfig(spec)).spec;
   const view = new View(parse(vg), { renderer: 'none' });
   try {
     return await view.toSVG();
@@ -82,36 +87,101 @@ export interface CurvePoint {
   accuracy: number | null;
 }
 
-/** Loss and accuracy per epoch, one colour per run, solid for test and dashed for train. */
-export function curvesSpec(points: CurvePoint[]): TopLevelSpec {
-  const panel = (field: 'loss' | 'accuracy', title: string) => ({
-    title,
-    width: 340,
-    height: 220,
-    transform: [{ filter: `datum.${field} != null` }],
-    mark: { type: 'line' as const, point: true },
-    encoding: {
-      x: { field: 'epoch', type: 'quantitative' as const, title: 'epoch', axis: { tickMinStep: 1 } },
-      y: { field, type: 'quantitative' as const, title: field, scale: { zero: false } },
-      color: { field: 'run', type: 'nominal' as const, title: 'run' },
-      strokeDash: {
-        field: 'split',
-        type: 'nominal' as const,
-        title: 'split',
-        scale: { domain: ['test', 'train'], range: [[1, 0], [5, 3]] },
-        legend: {
-          symbolType: 'stroke',
-          symbolStrokeWidth: 2,
-          symbolSize: 300,
-          // vega-lite leaves these symbols without a stroke colour (so they would be invisible)
-          encode: { symbols: { update: { stroke: { value: '#444' } } } },
-        },
-      },
-    },
-  });
+/**
+ * Loss and accuracy per epoch, one colour per run, solid for test and dashed
+ * for train. `trainPoints: false` marks only the test points, for the live
+ * page's per-step train series (thousands of points would hide the line).
+ */
+export function curvesSpec(points: CurvePoint[], opts: { trainPoints?: boolean } = {}): TopLevelSpec {
+  const panel = (field: 'loss' | 'accuracy', title: string) => {
+    const x = { field: 'epoch', type: 'quantitative' as const, title: 'epoch', axis: { tickMinStep: 1 } };
+    const y = { field, type: 'quantitative' as const, title: field, scale: { zero: false } };
+    const color = { field: 'run', type: 'nominal' as const, title: 'run' };
+    const line = { type: 'line' as const, point: true };
+    const strokeDash = strokeDashEncoding();
+    if (opts.trainPoints ?? true) {
+      return { title, width: 340, height: 220, transform: [{ filter: `datum.${field} != null` }], mark: line, encoding: { x, y, color, strokeDash } };
+    }
+    return {
+      title,
+      width: 340,
+      height: 220,
+      transform: [{ filter: `datum.${field} != null` }],
+      encoding: { x, y, color },
+      layer: [
+        { mark: { ...line, point: false }, encoding: { strokeDash } },
+        { transform: [{ filter: "datum.split == 'test'" }], mark: { type: 'point' as const, filled: true } },
+      ],
+    };
+  };
   return {
     data: { values: points },
     hconcat: [panel('loss', 'Loss per epoch'), panel('accuracy', 'Accuracy per epoch')],
+  } as TopLevelSpec;
+}
+
+/** Train dashed, test solid, with a legend whose strokes are visible. */
+function strokeDashEncoding() {
+  return {
+    field: 'split',
+    type: 'nominal' as const,
+    title: 'split',
+    scale: { domain: ['test', 'train'], range: [[1, 0], [5, 3]] },
+    legend: {
+      symbolType: 'stroke',
+      symbolStrokeWidth: 2,
+      symbolSize: 300,
+      // vega-lite leaves these symbols without a stroke colour (so they would be invisible)
+      encode: { symbols: { update: { stroke: { value: '#444' } } } },
+    },
+  };
+}
+
+/** Training throughput against wall time: one line, examples per second. */
+export function throughputSpec(points: { elapsedSeconds: number; examplesPerSecond: number }[]): TopLevelSpec {
+  return {
+    title: 'Examples/s over time',
+    data: { values: points },
+    width: 340,
+    height: 220,
+    mark: { type: 'line' },
+    encoding: {
+      x: { field: 'elapsedSeconds', type: 'quantitative', title: 'elapsed (s)' },
+      y: { field: 'examplesPerSecond', type: 'quantitative', title: 'examples/s' },
+    },
+  } as TopLevelSpec;
+}
+
+export interface WorkerTime {
+  step: number;
+  worker: string;
+  phase: 'compute' | 'wait' | 'idle';
+  seconds: number;
+}
+
+/**
+ * Each worker's step, stacked: compute, wait (for the slowest worker), idle
+ * (reduce, update, dispatch). One row per worker, so a straggler shows as the
+ * row with the tallest compute and the others' wait.
+ */
+export function workerTimeSpec(rows: WorkerTime[]): TopLevelSpec {
+  return {
+    title: 'Per-worker time per step',
+    data: { values: rows },
+    facet: { row: { field: 'worker', type: 'nominal', title: null, header: { labelAngle: 0, labelAlign: 'left' } } },
+    spec: {
+      width: 340,
+      height: 60,
+      transform: [{ calculate: "indexof(['compute', 'wait', 'idle'], datum.phase)", as: 'phaseOrder' }],
+      mark: 'bar',
+      encoding: {
+        x: { field: 'step', type: 'ordinal', title: 'step', axis: { labelOverlap: true, labelAngle: 0 } },
+        y: { field: 'seconds', type: 'quantitative', title: 's', stack: 'zero' },
+        color: { field: 'phase', type: 'nominal', title: 'phase', scale: { domain: ['compute', 'wait', 'idle'], range: ['#1f77b4', '#ff7f0e', '#c7c7c7'] } },
+        order: { field: 'phaseOrder', type: 'quantitative', sort: 'ascending' },
+      },
+    },
+    resolve: { scale: { y: 'shared' } },
   } as TopLevelSpec;
 }
 

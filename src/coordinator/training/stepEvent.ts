@@ -60,10 +60,17 @@ export interface EpochRecord {
   examples_per_sec: number;
 }
 
+/** What an evaluation measured beyond its log record: kept out of EpochRecord so log.jsonl and run.json stay as they are. */
+export interface EvalDetail {
+  /** 10x10 counts on the test set, rows true label, columns predicted. */
+  readonly confusion: readonly (readonly number[])[];
+  readonly macroF1: number;
+}
+
 export interface TrainerEvents {
   step: [StepEvent];
-  /** An evaluation on the test set finished: the record also written to log.jsonl. */
-  eval: [EpochRecord];
+  /** An evaluation on the test set finished: the record also written to log.jsonl, then its confusion matrix. */
+  eval: [EpochRecord, EvalDetail];
 }
 
 export class TrainerEmitter extends EventEmitter<TrainerEvents> {}

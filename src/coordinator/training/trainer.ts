@@ -354,7 +354,7 @@ export class Trainer {
     this.history.push(record);
     runDir.log({ event: 'eval', split: 'test', ...record, macro_f1: report.macro_f1 });
     reporter.epoch(record);
-    this.events.emit('eval', record);
+    this.events.emit('eval', record, { confusion: report.confusion, macroF1: report.macro_f1 });
     this.lastEval = report;
     this.lastEvalStep = this.step;
     return report;
