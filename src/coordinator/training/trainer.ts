@@ -17,7 +17,7 @@ import { epochPermutation } from '../../shared/rng.js';
 import { saveCheckpoint, type Checkpoint } from './checkpoint.js';
 import { evalReport, type EvalReport } from '../report/classification.js';
 import { Evaluator } from './evaluator.js';
-import { toLayersModel } from './layersExport.js';
+import { toLayersModel } from '../../shared/layersExport.js';
 import type { TrainingMetrics } from '../metrics/metrics.js';
 import { saveLayersModel } from '../../shared/modelFiles.js';
 import { allocateBuffers, ParameterServer, workerBuffers } from './parameterServer.js';
