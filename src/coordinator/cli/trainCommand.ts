@@ -8,8 +8,8 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { configHash, loadConfig, type Config } from '../../shared/config.js';
 import { initBackend } from '../../shared/backend.js';
-import { InterruptedError, UsageError } from '../../shared/errors.js';
-import { parseFaults } from '../../worker/faults.js';
+import { InterruptedError } from '../../shared/errors.js';
+import { parseFaults } from '../../shared/faults.js';
 import { describePlan, planModel } from '../../shared/modelPlan.js';
 import { checkpointDir, latestCheckpoint } from '../training/checkpoint.js';
 import { formatEvalReport } from '../report/classification.js';
@@ -152,13 +152,9 @@ export async function runTrain(argv: TrainArgs): Promise<number> {
   return 0;
 }
 
-/** A malformed PIXELSENSE_FAULT (test hook) would otherwise surface as a worker start-up failure. */
+/** A malformed PIXELSENSE_FAULT (test hook) is a UsageError here rather than a worker start-up failure. */
 function checkFaultSpec(): void {
-  try {
-    parseFaults(process.env['PIXELSENSE_FAULT']);
-  } catch (err) {
-    throw new UsageError(err instanceof Error ? err.message : String(err));
-  }
+  parseFaults(process.env['PIXELSENSE_FAULT']);
 }
 
 function logResolvedConfig(cfg: Config, file: string, log: (line: string) => void): void {
