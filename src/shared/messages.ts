@@ -14,12 +14,23 @@ import type { BackendChoice } from './backend.js';
 import type { Config } from './config.js';
 import type { SharedDataset, SplitName } from './dataset.js';
 
-/** Given to every worker once (Piscina workerData). SharedArrayBuffers are shared, not copied. */
+/**
+ * Given to every worker once (Piscina workerData). SharedArrayBuffers are
+ * shared, not copied. A pool that only evaluates saved models (pixelsense
+ * eval) has no training block: no model plan, parameter-server memory or
+ * example order to allocate.
+ */
 export interface WorkerInit {
-  readonly config: Config;
   readonly backend: BackendChoice;
   readonly stockKernels: boolean;
   readonly dataset: SharedDataset;
+  /** Present when the pool trains: 'train' and 'eval' tasks need it, 'evalModel' does not. */
+  readonly training?: TrainingInit;
+}
+
+/** The training side of a worker's init: the run's config and the parameter server's shared views. */
+export interface TrainingInit {
+  readonly config: Config;
   /** [paramCount + stateCount]: the current weights, then batch-norm state. Written only by the coordinator, between steps. */
   readonly weights: Float32Array;
   /** [microBatchesPerStep * paramCount]: one gradient slot per micro-batch of the current step. */
@@ -118,6 +129,12 @@ export type TaskResult =
       readonly count: number;
       readonly computeSeconds: number;
     };
+
+/** The kind of result each kind of task answers with (WorkerPool.run checks it). */
+export const RESULT_KIND = { warmup: 'warmup', train: 'train', eval: 'eval', evalModel: 'eval' } as const satisfies Record<TaskMessage['kind'], TaskResult['kind']>;
+
+/** The result type of a task: what WorkerPool.run(task) resolves to. */
+export type ResultOf<T extends TaskMessage> = Extract<TaskResult, { kind: (typeof RESULT_KIND)[T['kind']] }>;
 
 export type Encoded = Uint8Array;
 

@@ -3,9 +3,6 @@
  * sharded over a worker pool (each worker loads the model once).
  */
 import { resolve } from 'node:path';
-import { parseConfig } from '../../shared/config.js';
-import { microBatchesPerStep } from '../../shared/messages.js';
-import { planModel } from '../../shared/modelPlan.js';
 import type { SplitName } from '../../shared/dataset.js';
 import type { BackendChoice } from '../../shared/backend.js';
 import { evalReport, formatEvalReport } from '../report/classification.js';
@@ -13,7 +10,6 @@ import { Evaluator } from '../training/evaluator.js';
 import { loadFashionMnist } from '../data/fashionMnist.js';
 import { loadModelDir } from '../../shared/modelFiles.js';
 import { initBackend } from '../../shared/backend.js';
-import { allocateBuffers, workerBuffers } from '../training/parameterServer.js';
 import { resolveWorkerCount, WorkerPool } from '../training/workerPool.js';
 
 export interface EvalArgs {
@@ -33,14 +29,11 @@ export async function runEval(argv: EvalArgs): Promise<number> {
   (await loadModelDir(argv.dir)).dispose();
   const split = (argv.split ?? 'test') as SplitName;
   const dataset = await loadFashionMnist({ dataDir: argv['data-dir'], log: (l) => process.stderr.write(`${l}\n`) });
-  // Workers evaluate the saved Layers model; the default config only sizes unused buffers.
-  const cfg = parseConfig({ runtime: { backend: argv.backend ?? 'auto' } }, '<eval defaults>');
-  const workers = resolveWorkerCount(argv.workers ?? 0);
-  const plan = planModel(cfg.model);
-  const order = new SharedArrayBuffer(4);
+  // Workers evaluate the saved Layers model: a pool with no training block.
+  const workers = resolveWorkerCount(argv.workers);
   const pool = await WorkerPool.start({
     workers,
-    init: { config: cfg, backend: (argv.backend ?? 'auto') as BackendChoice, stockKernels: argv['stock-kernels'] === true, dataset, order, ...workerBuffers(allocateBuffers(plan, microBatchesPerStep(cfg))) },
+    init: { backend: (argv.backend ?? 'auto') as BackendChoice, stockKernels: argv['stock-kernels'] === true, dataset },
   });
   try {
     const totals = await new Evaluator(pool, dataset).run(split, resolve(argv.dir));

@@ -118,7 +118,7 @@ export class Trainer {
     const ps = new ParameterServer(plan, o.cfg, buffers);
     const pool = await WorkerPool.start({
       workers: o.workers,
-      init: { config: o.cfg, backend: o.cfg.runtime.backend, stockKernels: o.cfg.runtime.stockKernels, dataset: o.dataset, order, ...workerBuffers(buffers) },
+      init: { backend: o.cfg.runtime.backend, stockKernels: o.cfg.runtime.stockKernels, dataset: o.dataset, training: { config: o.cfg, order, ...workerBuffers(buffers) } },
       onFailure: (shard, kind, err, label, attempt) => {
         o.metrics.recordWorkerFailure(shard, kind);
         const error = err instanceof Error ? err.message : String(err);
@@ -243,12 +243,11 @@ export class Trainer {
   private async dispatch(step: number, micro: MicroBatch[], repeat = 1): Promise<TrainTaskResult[]> {
     const epoch = Math.floor(step / this.stepsPerEpoch);
     const shards = shardMicroBatches(micro, this.pool.size);
-    const results = await Promise.all(
+    return Promise.all(
       shards.map((microBatches, shard) =>
         this.pool.run({ kind: 'train', epoch, step, shard, attempt: 0, microBatches, ...(repeat > 1 ? { repeat } : {}) }, `train step ${step} shard ${shard}`),
       ),
     );
-    return results.filter((r): r is TrainTaskResult => r.kind === 'train');
   }
 
   private record(step: number, lr: number, results: TrainTaskResult[], stepSeconds: number, reduceSeconds: number, updateSeconds: number): StepBreakdown {
