@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { aggregate, benchMarkdown, sampleFromSteps, type BenchReport, type BenchSample } from '../src/coordinator/bench/bench.js';
-import type { StepReport } from '../src/coordinator/training/trainer.js';
+import type { StepEvent } from '../src/coordinator/training/stepEvent.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url)); // dist/test -> repo root
 const CLI = join(ROOT, 'dist/src/coordinator/cli/cli.js');
@@ -56,20 +56,34 @@ test('a tiny bench run writes bench.json, bench.md, the SVG and PNG chart, and e
   }
 });
 
-function step(stepMs: number, computes: number[], copyMs: number): StepReport {
+function step(stepMs: number, computes: number[], copyMs: number): StepEvent {
   const max = Math.max(...computes);
   const mean = computes.reduce((a, b) => a + b, 0) / computes.length;
   const [reduce, update] = [1, 2];
   return {
     step: 1,
+    epoch: 1,
+    epochs: 1,
+    lastStep: 2,
     examples: 128,
-    timing: { step_s: stepMs / 1e3, compute_s: mean / 1e3, wait_s: (max - mean) / 1e3, reduce_s: reduce / 1e3, update_s: update / 1e3, overhead_s: (stepMs - max - reduce - update) / 1e3 },
-    results: computes.map((c, i) => ({
-      kind: 'train' as const,
+    loss: 1,
+    accuracy: 0.5,
+    lr: 1e-3,
+    examplesPerSecond: 0,
+    elapsedSeconds: 0,
+    stepSeconds: stepMs / 1e3,
+    computeSeconds: mean / 1e3,
+    waitSeconds: (max - mean) / 1e3,
+    reduceSeconds: reduce / 1e3,
+    updateSeconds: update / 1e3,
+    overheadSeconds: (stepMs - max - reduce - update) / 1e3,
+    shards: computes.map((c, i) => ({
+      shard: i,
       threadId: i + 1,
-      microBatches: [],
       computeSeconds: c / 1e3,
-      numTensors: 0,
+      waitSeconds: (max - c) / 1e3,
+      examples: 128 / computes.length,
+      tensors: 0,
       weightCopySeconds: copyMs / 1e3,
       memory: { heapUsed: 10e6, heapTotal: 20e6, external: 0, tfBytes: 0, wasmHeap: 16e6 },
     })),

@@ -61,12 +61,19 @@ export type TaskMessage =
       /** 0 for the first try; faults are injected only on the first try. */
       readonly attempt: number;
       readonly microBatches: readonly MicroBatch[];
+    }
+  | {
       /**
-       * pixelsense bench --ceiling only: run the shard this many times back
-       * to back (fresh weight tensors each time, nothing reduced), to measure
-       * the workers' compute with no coordination between steps. Default 1.
+       * pixelsense bench --ceiling: compute this shard of `step` `repeat`
+       * times back to back (fresh weight tensors each time, gradients
+       * overwritten, nothing reduced): the workers' compute with no
+       * coordination between steps.
        */
-      readonly repeat?: number;
+      readonly kind: 'ceiling';
+      readonly epoch: number;
+      readonly step: number;
+      readonly microBatches: readonly MicroBatch[];
+      readonly repeat: number;
     }
   | {
       readonly kind: 'eval';
@@ -121,6 +128,13 @@ export type TaskResult =
       readonly memory?: WorkerMemory;
     }
   | {
+      readonly kind: 'ceiling';
+      readonly threadId: number;
+      /** Examples computed: repeat times the shard's. */
+      readonly examples: number;
+      readonly computeSeconds: number;
+    }
+  | {
       readonly kind: 'eval';
       readonly threadId: number;
       /** 10x10 counts, rows true label, columns predicted, row-major. */
@@ -131,7 +145,7 @@ export type TaskResult =
     };
 
 /** The kind of result each kind of task answers with (WorkerPool.run checks it). */
-export const RESULT_KIND = { warmup: 'warmup', train: 'train', eval: 'eval', evalModel: 'eval' } as const satisfies Record<TaskMessage['kind'], TaskResult['kind']>;
+export const RESULT_KIND = { warmup: 'warmup', train: 'train', ceiling: 'ceiling', eval: 'eval', evalModel: 'eval' } as const satisfies Record<TaskMessage['kind'], TaskResult['kind']>;
 
 /** The result type of a task: what WorkerPool.run(task) resolves to. */
 export type ResultOf<T extends TaskMessage> = Extract<TaskResult, { kind: (typeof RESULT_KIND)[T['kind']] }>;

@@ -42,26 +42,28 @@ function backendReady(): Promise<string> {
   return ready;
 }
 
+type ShardTask = Pick<Extract<TaskMessage, { kind: 'train' }>, 'epoch' | 'step' | 'microBatches'>;
+
+/** Forward and backward of one shard: every micro-batch's gradient into its slot. */
+function shardGradients(t: Training, task: ShardTask): { results: MicroBatchResult[]; weightCopySeconds: number } {
+  const t0 = performance.now();
+  // A fresh copy of the weights for this step: the coordinator rewrote them
+  // since the last task, and XNNPACK caches packed weights per tensor id, so
+  // weights must be new tensors, never an overwrite of old ones.
+  const params = paramTensors(t.plan, t.weights);
+  const weightCopySeconds = (performance.now() - t0) / 1000;
+  try {
+    return { results: task.microBatches.map((mb) => trainMicroBatch(t, task, mb, params)), weightCopySeconds };
+  } finally {
+    tf.dispose(params);
+  }
+}
+
 async function train(task: Extract<TaskMessage, { kind: 'train' }>): Promise<TaskResult> {
   const t = needTraining(task.kind);
   maybeInjectFault(task.step, task.shard, task.attempt);
   const t0 = performance.now();
-  let weightCopySeconds = 0;
-  let results: MicroBatchResult[] = [];
-  // repeat > 1 only for pixelsense bench --ceiling: the same shard again, as a fresh step each time.
-  for (let r = 0; r < (task.repeat ?? 1); r++) {
-    const tCopy = performance.now();
-    // A fresh copy of the weights for this step: the coordinator rewrote them
-    // since the last task, and XNNPACK caches packed weights per tensor id, so
-    // weights must be new tensors, never an overwrite of old ones.
-    const params = paramTensors(t.plan, t.weights);
-    weightCopySeconds += (performance.now() - tCopy) / 1000;
-    try {
-      results = task.microBatches.map((mb) => trainMicroBatch(t, task, mb, params));
-    } finally {
-      tf.dispose(params);
-    }
-  }
+  const { results, weightCopySeconds } = shardGradients(t, task);
   return {
     kind: 'train',
     threadId,
@@ -73,8 +75,17 @@ async function train(task: Extract<TaskMessage, { kind: 'train' }>): Promise<Tas
   };
 }
 
+/** pixelsense bench --ceiling: the same shard `repeat` times back to back, as a fresh step each time, nothing reduced. */
+async function ceiling(task: Extract<TaskMessage, { kind: 'ceiling' }>): Promise<TaskResult> {
+  const t = needTraining(task.kind);
+  const t0 = performance.now();
+  for (let r = 0; r < task.repeat; r++) shardGradients(t, task);
+  const examples = task.repeat * task.microBatches.reduce((s, mb) => s + mb.count, 0);
+  return { kind: 'ceiling', threadId, examples, computeSeconds: (performance.now() - t0) / 1000 };
+}
+
 /** One micro-batch: its examples (augmented), its dropout stream, its gradient into its shared slot. */
-function trainMicroBatch(t: Training, task: Extract<TaskMessage, { kind: 'train' }>, mb: MicroBatch, params: tf.Tensor[]): MicroBatchResult {
+function trainMicroBatch(t: Training, task: ShardTask, mb: MicroBatch, params: tf.Tensor[]): MicroBatchResult {
   const cfg = t.config;
   const batch = readExamples(init.dataset.train, t.orderView.subarray(mb.start, mb.start + mb.count));
   augmentBatch(batch, cfg.augment, Rng.derive(cfg.train.seed, Stream.augment, task.epoch, task.step, mb.index));
@@ -132,6 +143,9 @@ export default async function run(bytes: Encoded): Promise<Encoded> {
       break;
     case 'train':
       result = await train(task);
+      break;
+    case 'ceiling':
+      result = await ceiling(task);
       break;
     case 'eval':
     case 'evalModel':

@@ -63,15 +63,6 @@ export type TrainTaskResult = Extract<TaskResult, { kind: 'train' }>;
 /** One step's own breakdown (seconds), as StepStats.add returns it. */
 export type StepBreakdown = Omit<StepTiming, 'steps'>;
 
-/** What runSteps() returns per step: its breakdown and the workers' own results (compute, memory). */
-export interface StepReport {
-  /** Global step number after this step (1-based). */
-  readonly step: number;
-  readonly examples: number;
-  readonly timing: StepBreakdown;
-  readonly results: readonly TrainTaskResult[];
-}
-
 export class Trainer {
   readonly plan: ModelPlan;
   /** 'step' after every step, 'eval' after every evaluation: subscribe here rather than polling. */
@@ -177,33 +168,13 @@ export class Trainer {
   }
 
   /**
-   * Run `n` more training steps and nothing else: no evaluation, checkpoint
-   * or model export, and `train.maxSteps` is not consulted. For measuring the
-   * steady-state step loop (pixelsense bench); training uses run().
+   * One optimizer step: dispatch the shards, reduce, update the weights, log;
+   * its StepEvent goes to `events`. run() is the training loop; this is for a
+   * caller that drives steps itself and wants nothing else (pixelsense bench):
+   * no evaluation, checkpoint or export, and train.maxSteps is not consulted.
    */
-  async runSteps(n: number): Promise<StepReport[]> {
+  async trainStep(): Promise<void> {
     if (this.startedAt === 0) this.startedAt = performance.now();
-    const reports: StepReport[] = [];
-    for (let i = 0; i < n; i++) reports.push(await this.trainStep());
-    return reports;
-  }
-
-  /**
-   * pixelsense bench --ceiling: every worker computes its shard of the next
-   * step `repeat` times back to back, all workers at once, with no reduce,
-   * update or dispatch in between: what the machine gives W uncoordinated
-   * threads doing this work. Weights and the step counter are untouched (the
-   * gradient slots are overwritten).
-   */
-  async runUncoordinated(repeat: number): Promise<{ examples: number; seconds: number }> {
-    const micro = this.batchAt(this.step);
-    const t0 = performance.now();
-    await this.dispatch(this.step, micro, repeat);
-    return { examples: repeat * micro.reduce((s, m) => s + m.count, 0), seconds: (performance.now() - t0) / 1000 };
-  }
-
-  /** One optimizer step: dispatch the shards, reduce, update the weights, log. */
-  private async trainStep(): Promise<StepReport> {
     const { metrics } = this.o;
     const step = this.step;
     const lr = this.learningRateAt(step);
@@ -218,8 +189,7 @@ export class Trainer {
     this.ps.apply(lr);
     const updateSeconds = stopUpdate();
     this.step = step + 1;
-    const timing = this.record(step, lr, results, stopStepTimer(), reduceSeconds, updateSeconds);
-    return { step: step + 1, examples: micro.reduce((s, m) => s + m.count, 0), timing, results };
+    this.record(step, lr, results, stopStepTimer(), reduceSeconds, updateSeconds);
   }
 
   private learningRateAt(step: number): number {
@@ -240,12 +210,12 @@ export class Trainer {
   }
 
   /** One task per shard; all run concurrently, failures are retried by the pool. */
-  private async dispatch(step: number, micro: MicroBatch[], repeat = 1): Promise<TrainTaskResult[]> {
+  private async dispatch(step: number, micro: MicroBatch[]): Promise<TrainTaskResult[]> {
     const epoch = Math.floor(step / this.stepsPerEpoch);
     const shards = shardMicroBatches(micro, this.pool.size);
     return Promise.all(
       shards.map((microBatches, shard) =>
-        this.pool.run({ kind: 'train', epoch, step, shard, attempt: 0, microBatches, ...(repeat > 1 ? { repeat } : {}) }, `train step ${step} shard ${shard}`),
+        this.pool.run({ kind: 'train', epoch, step, shard, attempt: 0, microBatches }, `train step ${step} shard ${shard}`),
       ),
     );
   }
@@ -291,6 +261,8 @@ export class Trainer {
         waitSeconds: slowest - r.computeSeconds,
         examples: r.microBatches.reduce((s, m) => s + m.count, 0),
         tensors: r.numTensors,
+        weightCopySeconds: r.weightCopySeconds ?? 0,
+        ...(r.memory ? { memory: r.memory } : {}),
       })),
     };
     this.events.emit('step', event);
