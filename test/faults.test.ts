@@ -89,8 +89,8 @@ test('each failed attempt is logged with its task, shard and kind', () => {
 
 test('the worker-failure metric counts the throw and the exit, by shard and kind', () => {
   const text = pushed.join('\n');
-  const count = (worker: string, kind: string): number => {
-    const line = text.split('\n').find((l) => l.startsWith('pixelsense_worker_failures_total{') && l.includes(`worker="${worker}"`) && l.includes(`kind="${kind}"`));
+  const count = (shard: string, kind: string): number => {
+    const line = text.split('\n').find((l) => l.startsWith('pixelsense_worker_failures_total{') && l.includes(`shard="${shard}"`) && l.includes(`kind="${kind}"`));
     return line === undefined ? 0 : Number(line.trim().split(' ').pop());
   };
   assert.ok(text.includes('pixelsense_worker_failures_total'), 'the final metrics were pushed');

@@ -24,7 +24,8 @@ import { allocateBuffers, ParameterServer, workerBuffers } from './parameterServ
 import type { Reporter } from './progress.js';
 import type { RunDir } from './runDir.js';
 import { learningRate } from './schedule.js';
-import { StepStats, type StepTiming } from './stepStats.js';
+import { stepBreakdown, StepStats, type StepTiming } from './stepStats.js';
+import { stepLogRecord } from './stepLog.js';
 import { TrainerEmitter, type EpochRecord, type StepEvent } from './stepEvent.js';
 
 export type { EpochRecord } from './stepEvent.js';
@@ -60,8 +61,6 @@ export interface TrainResult {
 }
 
 export type TrainTaskResult = Extract<TaskResult, { kind: 'train' }>;
-/** One step's own breakdown (seconds), as StepStats.add returns it. */
-export type StepBreakdown = Omit<StepTiming, 'steps'>;
 
 export class Trainer {
   readonly plan: ModelPlan;
@@ -117,6 +116,11 @@ export class Trainer {
       },
     });
     const trainer = new Trainer(o, pool, new Evaluator(pool, o.dataset), ps, new Uint32Array(order));
+    trainer.events.on('step', (e) => {
+      o.metrics.recordStep(e);
+      o.runDir.log(stepLogRecord(e));
+      o.reporter.step(e);
+    });
     if (o.resume) trainer.restore(o.resume);
     else ps.initialize(o.cfg.train.seed);
     return trainer;
@@ -175,21 +179,19 @@ export class Trainer {
    */
   async trainStep(): Promise<void> {
     if (this.startedAt === 0) this.startedAt = performance.now();
-    const { metrics } = this.o;
     const step = this.step;
     const lr = this.learningRateAt(step);
     const micro = this.batchAt(step);
-    const stopStepTimer = metrics.startStep();
+    const t0 = performance.now();
     const results = await this.dispatch(step, micro);
-    const stopReduce = metrics.startReduce();
+    const t1 = performance.now();
     this.ps.reduce(micro);
     this.ps.updateBatchNormState(micro);
-    const reduceSeconds = stopReduce();
-    const stopUpdate = metrics.startUpdate();
+    const t2 = performance.now();
     this.ps.apply(lr);
-    const updateSeconds = stopUpdate();
+    const t3 = performance.now();
     this.step = step + 1;
-    this.record(step, lr, results, stopStepTimer(), reduceSeconds, updateSeconds);
+    this.publish(step, lr, results, { stepSeconds: (t3 - t0) / 1000, reduceSeconds: (t2 - t1) / 1000, updateSeconds: (t3 - t2) / 1000 });
   }
 
   private learningRateAt(step: number): number {
@@ -220,40 +222,26 @@ export class Trainer {
     );
   }
 
-  private record(step: number, lr: number, results: TrainTaskResult[], stepSeconds: number, reduceSeconds: number, updateSeconds: number): StepBreakdown {
-    const { metrics, reporter, runDir } = this.o;
+  /** The step's one StepEvent: the run log, the metrics and the progress bar subscribe to it (see create()). */
+  private publish(step: number, lr: number, results: TrainTaskResult[], t: Pick<StepEvent, 'stepSeconds' | 'reduceSeconds' | 'updateSeconds'>): void {
     const mbs = results.flatMap((r) => r.microBatches);
     const examples = mbs.reduce((s, m) => s + m.count, 0);
     const loss = mbs.reduce((s, m) => s + m.loss * m.count, 0) / examples;
     const accuracy = mbs.reduce((s, m) => s + m.correct, 0) / examples;
-    const epoch = Math.floor(step / this.stepsPerEpoch);
-    results.forEach((r, worker) => metrics.observeWorkerCompute(worker, r.computeSeconds));
-    metrics.observeBroadcast(Math.max(...results.map((r) => r.weightCopySeconds ?? 0)));
-    metrics.recordStep({ examples, loss, accuracy, learningRate: lr, epoch: epoch + 1 });
-    metrics.setPoolStats(this.pool.queueSize, this.pool.utilization);
     const computes = results.map((r) => r.computeSeconds);
-    const t = this.stats.add({ examples, loss, accuracy, stepSeconds, computeSeconds: computes, reduceSeconds, updateSeconds });
-    runDir.log({ event: 'step', step: step + 1, epoch: epoch + 1, lr, loss, accuracy, examples, ...t, tensors: results.map((r) => r.numTensors), threads: results.map((r) => r.threadId) });
-    const examplesPerSecond = this.stats.recentExamplesPerSecond();
-    reporter.step({ step: step + 1, epoch: epoch + 1, epochs: this.o.cfg.train.epochs, loss, accuracy, examplesPerSecond });
     const slowest = Math.max(...computes);
-    const event: StepEvent = {
+    const totals = { examples, loss, accuracy, ...t, ...stepBreakdown(t.stepSeconds, computes, t.reduceSeconds, t.updateSeconds) };
+    const examplesPerSecond = this.stats.add(totals);
+    this.o.metrics.setPoolStats(this.pool.queueSize, this.pool.utilization);
+    this.events.emit('step', {
+      ...totals,
       step: step + 1,
-      epoch: epoch + 1,
+      epoch: Math.floor(step / this.stepsPerEpoch) + 1,
       epochs: this.o.cfg.train.epochs,
       lastStep: this.lastStep,
-      examples,
-      loss,
-      accuracy,
       lr,
       examplesPerSecond,
       elapsedSeconds: this.elapsed(),
-      stepSeconds: t.step_s,
-      computeSeconds: t.compute_s,
-      waitSeconds: t.wait_s,
-      reduceSeconds: t.reduce_s,
-      updateSeconds: t.update_s,
-      overheadSeconds: t.overhead_s,
       shards: results.map((r, shard) => ({
         shard,
         threadId: r.threadId,
@@ -264,9 +252,7 @@ export class Trainer {
         weightCopySeconds: r.weightCopySeconds ?? 0,
         ...(r.memory ? { memory: r.memory } : {}),
       })),
-    };
-    this.events.emit('step', event);
-    return t;
+    });
   }
 
   /** Epoch-end and periodic evaluation; returns true when the target accuracy is reached. */
