@@ -1,5 +1,5 @@
 /**
- * Bad input through the real command line (issue #7): every defect exits 2
+ * Bad input through the real command line: every defect exits 2
  * (1 for images that predict cannot read, while the readable ones are still
  * classified), with one line on stderr naming the file and the field or
  * defect, no stack trace unless --verbose, and nothing written into a run

@@ -1,5 +1,5 @@
 /**
- * `pixelsense bench` (issue #6): a tiny real run through the CLI (outputs and
+ * `pixelsense bench`: a tiny real run through the CLI (outputs and
  * the --json contract), and the arithmetic behind the table on made-up
  * numbers. Throughput itself is never asserted: it is a benchmark.
  */

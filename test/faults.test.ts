@@ -1,5 +1,5 @@
 /**
- * Worker failures (issue #7), injected with PIXELSENSE_FAULT: a task that
+ * Worker failures, injected with PIXELSENSE_FAULT: a task that
  * throws, or a worker thread that exits mid-step, has its share of the step
  * run again on a live or replacement thread; the run ends with the weights of
  * a fault-free run and the failures are counted. A task that fails three

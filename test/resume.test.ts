@@ -1,5 +1,5 @@
 /**
- * Checkpoints and resume (issue #7): checkpoints every N steps and at each
+ * Checkpoints and resume: checkpoints every N steps and at each
  * epoch end, newest K kept; a run stopped by --max-steps, SIGTERM or SIGINT
  * leaves a checkpoint, and `train --resume` continues it to weights.bin
  * bitwise equal to an uninterrupted run, whatever the worker counts. A

@@ -250,7 +250,11 @@ const f2 = (x: number | null) => (x !== null && Number.isFinite(x) ? x.toFixed(2
 const fx = (x: number | null) => (x !== null && Number.isFinite(x) ? `${x.toFixed(2)}x` : '–');
 const range = (s: Stat) => `${f0(s.median)} [${f0(s.min)}–${f0(s.max)}]`;
 
-/** Targets from issue #6, checked against the medians (a benchmark, not a test: reported, never enforced). */
+/**
+ * The scaling targets (W=1 within 5% of model.fit; on 2 cores, W=2 at 1.8x W=1
+ * for the CNN and 1.6x for the ANN), checked against the medians (a
+ * benchmark, not a test: reported, never enforced).
+ */
 export function targetLines(rows: readonly BenchRow[], baseline: readonly BaselineRow[], cores: number): string[] {
   const out: string[] = [];
   for (const b of baseline) {

@@ -1,6 +1,6 @@
 /**
  * `pixelsense bench`: steady-state training throughput across worker counts
- * (issue #6), with the single-thread model.fit reference, the step-time
+ * with the single-thread model.fit reference, the step-time
  * breakdown, memory, and optionally the gradient-transfer micro-benchmark.
  *
  * Every (model, repeat, W) gets a fresh Trainer (fresh pool, fresh weights,

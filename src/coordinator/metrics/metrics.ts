@@ -1,5 +1,5 @@
 /**
- * Prometheus metrics for one training run (issue #4).
+ * Prometheus metrics for one training run.
  *
  * Each run gets its own prom-client Registry rather than the global one, so a
  * process that trains twice (tests, sweeps) never mixes runs or trips over

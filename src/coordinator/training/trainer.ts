@@ -380,7 +380,7 @@ export class Trainer {
     };
   }
 
-  /** Digest of the current weights, for the worker-count invariance checks. */
+  /** The parameter server's live weights (params, then batch-norm state): a view, not a copy; slice() it to keep. */
   get weights(): Float32Array {
     return this.ps.weights;
   }
