@@ -10,7 +10,7 @@
  * next task's dispatch.
  */
 import type { Config } from '../../shared/config.js';
-import { ConfigError } from '../../shared/errors.js';
+import { ConfigError, InternalError } from '../../shared/errors.js';
 import type { MicroBatch } from '../../shared/messages.js';
 import { BATCH_NORM_MOMENTUM, type ModelPlan } from '../../shared/modelPlan.js';
 import { Rng, Stream } from '../../shared/rng.js';
@@ -187,7 +187,7 @@ export class ParameterServer {
   }
 
   restore(snapshot: { weights: Float32Array; optimizer: OptimizerState }): void {
-    if (snapshot.weights.length !== this.weights.length) throw new Error('checkpoint weights do not match the model size');
+    if (snapshot.weights.length !== this.weights.length) throw new InternalError(`checkpoint weights hold ${snapshot.weights.length} values; the model has ${this.weights.length}`);
     this.weights.set(snapshot.weights);
     this.optimizer.restore(snapshot.optimizer);
   }
