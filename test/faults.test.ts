@@ -7,25 +7,18 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli, type Run } from './support/cli.js';
+import { type LogEvent, readLog, weightsDigest } from './support/files.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pixelsense-faults-'));
 const cli = (args: string[], fault?: string): Promise<Run> => runCli(args, fault === undefined ? {} : { fault });
 
-const weightsDigest = (runDir: string): string => createHash('sha256').update(readFileSync(join(runDir, 'model', 'weights.bin'))).digest('hex');
 
-type LogEvent = Record<string, unknown> & { event: string };
-const readLog = (runDir: string): LogEvent[] =>
-  readFileSync(join(runDir, 'log.jsonl'), 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as LogEvent);
 
 // ANN with dropout: 512 examples / 64 = 8 steps per epoch, 2 epochs; 4 micro-batches per step.
 const configFile = join(dir, 'ann.yaml');

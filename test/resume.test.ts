@@ -8,29 +8,21 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { listCheckpoints, readCheckpoint } from '../src/coordinator/training/checkpoint.js';
 import { configHash, loadConfig } from '../src/shared/config.js';
 import { planModel } from '../src/shared/modelPlan.js';
-import { type Run, runCli, sha256, snapshot, startCli } from './support/cli.js';
+import { type Run, runCli, snapshot, startCli } from './support/cli.js';
+import { readLog, weightsDigest } from './support/files.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pixelsense-resume-'));
 const start = (args: string[]) => startCli(args);
 const cli = (args: string[]): Promise<Run> => runCli(args);
 
-const weightsDigest = (runDir: string): string => sha256(readFileSync(join(runDir, 'model', 'weights.bin')));
 
 
-type LogEvent = Record<string, unknown> & { event: string; step?: number };
-const readLog = (runDir: string): LogEvent[] =>
-  existsSync(join(runDir, 'log.jsonl'))
-    ? readFileSync(join(runDir, 'log.jsonl'), 'utf8')
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => JSON.parse(l) as LogEvent)
-    : [];
 
 const lastLine = (s: string): string => s.trimEnd().split('\n').pop() ?? '';
 
