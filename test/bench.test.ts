@@ -50,7 +50,7 @@ test('a tiny bench run writes bench.json, bench.md, the SVG and PNG chart, and e
     assert.match(md, /^machine: .+ \| \d+ cores \| Node\.js v\d+.* \| backend \w+$/m);
     assert.match(md, /\| model\.fit \(1 thread\) \|/);
     assert.match(md, /## Moving one gradient between threads/);
-    assert.match(md, /## Uncoordinated ceiling \(--ceiling\)\n[^]*\| ANN \| 2 \| \d+ \[/);
+    assert.match(md, /## Uncoordinated ceiling \(--ceiling\)\n[\s\S]*\| ANN \| 2 \| \d+ \[/);
   } finally {
     rmSync(out, { recursive: true, force: true });
   }

@@ -7,7 +7,9 @@ import { exitCodeOf, InternalError } from '../src/shared/errors.js';
 
 const opt = (o: Record<string, unknown>) => new Optimizer(parseConfig({ optimizer: o }, 'test').optimizer, 2);
 const close = (a: ArrayLike<number>, b: number[], tol = 1e-6) =>
-  b.forEach((v, i) => assert.ok(Math.abs((a[i] as number) - v) < tol, `index ${i}: ${a[i]} vs ${v}`));
+  b.forEach((v, i) => {
+    assert.ok(Math.abs((a[i] as number) - v) < tol, `index ${i}: ${a[i]} vs ${v}`);
+  });
 
 test('sgd subtracts lr times the gradient', () => {
   const p = new Float32Array([1, -2]);

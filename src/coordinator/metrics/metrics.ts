@@ -101,7 +101,8 @@ export class TrainingMetrics {
   constructor(labels: RunLabels) {
     this.labels = Object.freeze({ ...labels });
     this.base = { model: labels.model, run_id: labels.runId };
-    const registry = (this.registry = new Registry());
+    const registry = new Registry();
+    this.registry = registry;
     // Process metrics (CPU, RSS, heap, event-loop lag, GC) of the coordinator,
     // labelled like ours so several runs can share one Prometheus.
     collectDefaultMetrics({ register: registry, labels: { ...this.base } });

@@ -96,7 +96,9 @@ export async function predictWithModel(model: LayersModel, files: string[], top 
   const decoded = await decodeAll(files);
   const good = decoded.flatMap((d, i) => (d instanceof Float32Array ? [i] : []));
   const pixels = new Float32Array(good.length * PIXELS);
-  good.forEach((fileIndex, j) => pixels.set(decoded[fileIndex] as Float32Array, j * PIXELS));
+  good.forEach((fileIndex, j) => {
+    pixels.set(decoded[fileIndex] as Float32Array, j * PIXELS);
+  });
   const probs = predictProbabilities(model, pixels, good.length);
   let row = 0;
   const results = decoded.map((d, i): PredictResult => {

@@ -85,8 +85,8 @@ export function initialWeights(plan: ModelPlan, seed: number, into: Float32Array
       for (let i = 0; i < view.length; i++) view[i] = rng.uniform(-limit, limit);
     }
   };
-  plan.params.forEach((p) => fill(p, 0));
-  plan.state.forEach((s) => fill(s, plan.paramCount));
+  for (const p of plan.params) fill(p, 0);
+  for (const s of plan.state) fill(s, plan.paramCount);
 }
 
 export class ParameterServer {
