@@ -7,13 +7,13 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli, type Run } from './support/cli.js';
-import { type LogEvent, readLog, weightsDigest } from './support/files.js';
+import { type LogEvent, readLog, weightsDigest, yamlFile } from './support/files.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pixelsense-faults-'));
 const cli = (args: string[], fault?: string): Promise<Run> => runCli(args, fault === undefined ? {} : { fault });
@@ -21,14 +21,14 @@ const cli = (args: string[], fault?: string): Promise<Run> => runCli(args, fault
 
 
 // ANN with dropout: 512 examples / 64 = 8 steps per epoch, 2 epochs; 4 micro-batches per step.
-const configFile = join(dir, 'ann.yaml');
-writeFileSync(
-  configFile,
+const configFile = yamlFile(
+  dir,
   `model: { kind: ann, dense: [64], dropout: 0.2 }
 data: { trainLimit: 512, testLimit: 200 }
 train: { epochs: 2, batchSize: 64, microBatchSize: 16, seed: 5 }
 metrics: { enabled: false }
 `,
+  'ann.yaml',
 );
 
 /** A stand-in Pushgateway: the CLI PUTs its final metrics here (--pushgateway), in Prometheus text format. */

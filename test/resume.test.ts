@@ -15,7 +15,7 @@ import { listCheckpoints, readCheckpoint } from '../src/coordinator/training/che
 import { configHash, loadConfig } from '../src/shared/config.js';
 import { planModel } from '../src/shared/modelPlan.js';
 import { type Run, runCli, snapshot, startCli } from './support/cli.js';
-import { readLog, weightsDigest } from './support/files.js';
+import { readLog, weightsDigest, yamlFile } from './support/files.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pixelsense-resume-'));
 const start = (args: string[]) => startCli(args);
@@ -29,15 +29,15 @@ const lastLine = (s: string): string => s.trimEnd().split('\n').pop() ?? '';
 // ANN with dropout: 512 / 64 = 8 steps per epoch, 6 epochs = 48 steps; a
 // checkpoint every 5 steps and at each epoch end, the newest 3 kept.
 const STEPS = 48;
-const configFile = join(dir, 'ann.yaml');
-writeFileSync(
-  configFile,
+const configFile = yamlFile(
+  dir,
   `model: { kind: ann, dense: [128], dropout: 0.2 }
 data: { trainLimit: 512, testLimit: 200 }
 train: { epochs: 6, batchSize: 64, microBatchSize: 16, seed: 9 }
 checkpoint: { everySteps: 5, keep: 3 }
 metrics: { enabled: false }
 `,
+  'ann.yaml',
 );
 const referenceDir = join(dir, 'reference');
 let reference = '';
