@@ -14,7 +14,11 @@ import type { StepEvent } from '../training/stepEvent.js';
 
 export type ModelKind = 'ann' | 'cnn';
 
-/** Milliseconds per step and their parts (they add up to step_ms), compute share, memory. */
+/**
+ * bench.json's per-step columns (snake_case: written as JSON), built from the
+ * trainer's StepEvents by sampleFromSteps: milliseconds per step and their
+ * parts (they add up to step_ms), compute share, memory.
+ */
 export interface StepColumns {
   step_ms: number;
   compute_ms: number;
