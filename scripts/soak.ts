@@ -1,5 +1,5 @@
 /**
- * Soak test (issue #7; not part of `npm test`): train for many steps — 2,000
+ * Soak test (not part of `npm test`): train for many steps — 2,000
  * by default — through the real Trainer loop (evaluation every epoch,
  * checkpoints, the worker pool) and show that nothing accumulates:
  *

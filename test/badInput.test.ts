@@ -1,5 +1,5 @@
 /**
- * Bad input through the real command line (issue #7): every defect exits 2
+ * Bad input through the real command line: every defect exits 2
  * (1 for images that predict cannot read, while the readable ones are still
  * classified), with one line on stderr naming the file and the field or
  * defect, no stack trace unless --verbose, and nothing written into a run
@@ -12,10 +12,11 @@ import assert from 'node:assert/strict';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { crc32, gzipSync } from 'node:zlib';
+import { gzipSync } from 'node:zlib';
 import sharp from 'sharp';
 import { encodeIdx } from '../src/coordinator/data/idx.js';
 import { type Run, runCli, snapshot } from './support/cli.js';
+import { hugeHeaderPng, yamlFile as writeYaml } from './support/files.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pixelsense-badinput-'));
 const cli = (args: string[]): Promise<Run> => runCli(args);
@@ -41,11 +42,7 @@ function oneLine(r: Run, code: number, re: RegExp): string {
 }
 
 let n = 0;
-function yamlFile(text: string): string {
-  const file = join(dir, `config-${++n}.yaml`);
-  writeFileSync(file, text);
-  return file;
-}
+const yamlFile = (text: string): string => writeYaml(dir, text);
 
 /** A fresh --out path that must still not exist after a refused run. */
 const freshOut = (): string => join(dir, `out-${++n}`);
@@ -237,15 +234,6 @@ test('weights of the wrong size exit 2 from predict naming weights.bin and both 
 
 // ---- images --------------------------------------------------------------
 
-/** A valid 1x1 PNG whose header claims 20000x20000 (a decompression bomb's signature). */
-async function hugeHeaderPng(file: string): Promise<string> {
-  const png = await sharp({ create: { width: 1, height: 1, channels: 3, background: '#000' } }).png().toBuffer();
-  png.writeUInt32BE(20000, 16);
-  png.writeUInt32BE(20000, 20);
-  png.writeUInt32BE(crc32(png.subarray(12, 29)), 29);
-  writeFileSync(file, png);
-  return file;
-}
 
 test('empty, non-image and enormous images exit 1 with one line each, and the good image is still classified', async () => {
   const good = await goodPng();

@@ -1,5 +1,5 @@
 /**
- * `pixelsense bench` (issue #6): a tiny real run through the CLI (outputs and
+ * `pixelsense bench`: a tiny real run through the CLI (outputs and
  * the --json contract), and the arithmetic behind the table on made-up
  * numbers. Throughput itself is never asserted: it is a benchmark.
  */
@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { aggregate, benchMarkdown, sampleFromSteps, type BenchReport, type BenchSample } from '../src/coordinator/bench/bench.js';
-import type { StepReport } from '../src/coordinator/training/trainer.js';
+import type { StepEvent } from '../src/coordinator/training/stepEvent.js';
 import { fashionMnistDir } from './support/data.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url)); // dist/test -> repo root
@@ -52,26 +52,40 @@ test('a tiny bench run writes bench.json, bench.md, the SVG and PNG chart, and e
     assert.match(md, /^machine: .+ \| \d+ cores \| Node\.js v\d+.* \| backend \w+$/m);
     assert.match(md, /\| model\.fit \(1 thread\) \|/);
     assert.match(md, /## Moving one gradient between threads/);
-    assert.match(md, /## Uncoordinated ceiling \(--ceiling\)\n[^]*\| ANN \| 2 \| \d+ \[/);
+    assert.match(md, /## Uncoordinated ceiling \(--ceiling\)\n[\s\S]*\| ANN \| 2 \| \d+ \[/);
   } finally {
     rmSync(out, { recursive: true, force: true });
   }
 });
 
-function step(stepMs: number, computes: number[], copyMs: number): StepReport {
+function step(stepMs: number, computes: number[], copyMs: number): StepEvent {
   const max = Math.max(...computes);
   const mean = computes.reduce((a, b) => a + b, 0) / computes.length;
   const [reduce, update] = [1, 2];
   return {
     step: 1,
+    epoch: 1,
+    epochs: 1,
+    lastStep: 2,
     examples: 128,
-    timing: { step_s: stepMs / 1e3, compute_s: mean / 1e3, wait_s: (max - mean) / 1e3, reduce_s: reduce / 1e3, update_s: update / 1e3, overhead_s: (stepMs - max - reduce - update) / 1e3 },
-    results: computes.map((c, i) => ({
-      kind: 'train' as const,
+    loss: 1,
+    accuracy: 0.5,
+    lr: 1e-3,
+    examplesPerSecond: 0,
+    elapsedSeconds: 0,
+    stepSeconds: stepMs / 1e3,
+    computeSeconds: mean / 1e3,
+    waitSeconds: (max - mean) / 1e3,
+    reduceSeconds: reduce / 1e3,
+    updateSeconds: update / 1e3,
+    overheadSeconds: (stepMs - max - reduce - update) / 1e3,
+    shards: computes.map((c, i) => ({
+      shard: i,
       threadId: i + 1,
-      microBatches: [],
       computeSeconds: c / 1e3,
-      numTensors: 0,
+      waitSeconds: (max - c) / 1e3,
+      examples: 128 / computes.length,
+      tensors: 0,
       weightCopySeconds: copyMs / 1e3,
       memory: { heapUsed: 10e6, heapTotal: 20e6, external: 0, tfBytes: 0, wasmHeap: 16e6 },
     })),

@@ -1,17 +1,14 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { applyOverrides, configHash, loadConfig, parseConfig } from '../src/shared/config.js';
 import { ConfigError } from '../src/shared/errors.js';
+import { yamlFile as writeYaml } from './support/files.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pixelsense-config-'));
-function yamlFile(name: string, text: string): string {
-  const file = join(dir, name);
-  writeFileSync(file, text);
-  return file;
-}
+const yamlFile = (name: string, text: string): string => writeYaml(dir, text, name);
 
 function configError(fn: () => unknown): ConfigError {
   try {

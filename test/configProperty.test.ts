@@ -1,5 +1,5 @@
 /**
- * Property tests for the config loader (issue #7): arbitrary text, arbitrary
+ * Property tests for the config loader: arbitrary text, arbitrary
  * YAML documents and arbitrary values under the real keys never escape as
  * anything but a ConfigError naming the file, and whatever is accepted is a
  * config the rest of the program can rely on.

@@ -1,5 +1,5 @@
 /**
- * Worker failures (issue #7), injected with PIXELSENSE_FAULT: a task that
+ * Worker failures, injected with PIXELSENSE_FAULT: a task that
  * throws, or a worker thread that exits mid-step, has its share of the step
  * run again on a live or replacement thread; the run ends with the weights of
  * a fault-free run and the failures are counted. A task that fails three
@@ -7,35 +7,28 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli, type Run } from './support/cli.js';
+import { type LogEvent, readLog, weightsDigest, yamlFile } from './support/files.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pixelsense-faults-'));
 const cli = (args: string[], fault?: string): Promise<Run> => runCli(args, fault === undefined ? {} : { fault });
 
-const weightsDigest = (runDir: string): string => createHash('sha256').update(readFileSync(join(runDir, 'model', 'weights.bin'))).digest('hex');
 
-type LogEvent = Record<string, unknown> & { event: string };
-const readLog = (runDir: string): LogEvent[] =>
-  readFileSync(join(runDir, 'log.jsonl'), 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as LogEvent);
 
 // ANN with dropout: 512 examples / 64 = 8 steps per epoch, 2 epochs; 4 micro-batches per step.
-const configFile = join(dir, 'ann.yaml');
-writeFileSync(
-  configFile,
+const configFile = yamlFile(
+  dir,
   `model: { kind: ann, dense: [64], dropout: 0.2 }
 data: { trainLimit: 512, testLimit: 200 }
 train: { epochs: 2, batchSize: 64, microBatchSize: 16, seed: 5 }
 metrics: { enabled: false }
 `,
+  'ann.yaml',
 );
 
 /** A stand-in Pushgateway: the CLI PUTs its final metrics here (--pushgateway), in Prometheus text format. */
@@ -89,8 +82,8 @@ test('each failed attempt is logged with its task, shard and kind', () => {
 
 test('the worker-failure metric counts the throw and the exit, by shard and kind', () => {
   const text = pushed.join('\n');
-  const count = (worker: string, kind: string): number => {
-    const line = text.split('\n').find((l) => l.startsWith('pixelsense_worker_failures_total{') && l.includes(`worker="${worker}"`) && l.includes(`kind="${kind}"`));
+  const count = (shard: string, kind: string): number => {
+    const line = text.split('\n').find((l) => l.startsWith('pixelsense_worker_failures_total{') && l.includes(`shard="${shard}"`) && l.includes(`kind="${kind}"`));
     return line === undefined ? 0 : Number(line.trim().split(' ').pop());
   };
   assert.ok(text.includes('pixelsense_worker_failures_total'), 'the final metrics were pushed');

@@ -50,7 +50,9 @@ for (const kind of ['ann', 'cnn'] as const) {
     const full = readExamples(dataset.train, rangeIndices(0, 96));
     const whole = microBatchGradient(plan, params, full.pixels, full.labels, { labelSmoothing: 0, rng: new Rng(1) });
     const flat = new Float32Array(plan.paramCount);
-    whole.gradients.forEach((grad, i) => flat.set(grad, plan.params[i]?.offset ?? 0));
+    whole.gradients.forEach((grad, i) => {
+      flat.set(grad, plan.params[i]?.offset ?? 0);
+    });
     tf.dispose(params);
     const diff = maxAbsDiff(averaged, flat);
     console.log(`# ${kind}: max |averaged - full-batch| gradient difference = ${diff.toExponential(2)} over ${plan.paramCount} parameters`);
@@ -114,7 +116,9 @@ for (const kind of ['ann', 'cnn'] as const) {
       const params = paramTensors(plan, weights);
       const g = microBatchGradient(plan, params, b.pixels, b.labels, { labelSmoothing: 0, rng: Rng.derive(1, step) });
       tf.dispose(params);
-      g.gradients.forEach((x, i) => grad.set(x, plan.params[i]?.offset ?? 0));
+      g.gradients.forEach((x, i) => {
+        grad.set(x, plan.params[i]?.offset ?? 0);
+      });
       opt.apply(weights, grad, 3e-3);
       losses.push(g.loss);
     }

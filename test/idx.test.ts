@@ -55,7 +55,10 @@ test('the header of a gzipped file is read without decompressing all of it', asy
   try {
     // 2,000 images of noise (gzip cannot shrink them), cut to 100 kB: only the header reader can get anything out of it.
     let x = 1;
-    const pixels = Uint8Array.from({ length: 2000 * 784 }, () => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) >>> 24));
+    const pixels = Uint8Array.from({ length: 2000 * 784 }, () => {
+      x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+      return x >>> 24;
+    });
     const file = join(dir, 'train-images-idx3-ubyte.gz');
     await writeFile(file, encodeIdx({ kind: 'images', pixels }, { gzip: true }).subarray(0, 100_000));
     assert.deepEqual(await readIdxHeader(file), { kind: 'images', count: 2000, rows: 28, cols: 28 });

@@ -1,5 +1,5 @@
 /**
- * Worker-count invariance (issue #7): the same config and seed give
+ * Worker-count invariance: the same config and seed give
  * bitwise-identical weights for W = 1, 2, 3 and 4. Every random draw inside a
  * step (shuffle, augmentation, dropout) derives from (seed, epoch, step,
  * micro-batch), micro-batches are fixed independently of W, and gradients

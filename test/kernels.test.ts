@@ -78,7 +78,9 @@ function assertClose(actual: Float32Array, expected: Float32Array, label: string
 async function assertSame(label: string, fn: () => tf.Tensor | tf.Tensor[]): Promise<void> {
   const r = await onBoth(fn);
   assert.deepEqual(r.shapes[1], r.shapes[0], `${label}: shapes`);
-  r.cpu.forEach((c, i) => assertClose(r.wasm[i]!, c, `${label} #${i}`));
+  r.cpu.forEach((c, i) => {
+    assertClose(r.wasm[i]!, c, `${label} #${i}`);
+  });
 }
 
 interface ConvCase { x: number[]; f: number[]; s: number | [number, number]; pad: Pad }
@@ -120,7 +122,10 @@ test('installWasmKernels is idempotent and returns the kernels it registered', (
 
 test('conv2d filter and input gradients match cpu for strides 1/2/3, valid/same, odd sizes and batch 1', async () => {
   let seed = 10;
-  for (const c of convCases) await assertSame(`conv ${JSON.stringify(c)}`, convGrads(c, seed += 3));
+  for (const c of convCases) {
+    seed += 3;
+    await assertSame(`conv ${JSON.stringify(c)}`, convGrads(c, seed));
+  }
 });
 
 test('conv2d gradients with explicit numeric pads match cpu', async () => {
@@ -302,7 +307,8 @@ test('with SIMD disabled the plain-JS paths still match cpu', async () => {
   try {
     let seed = 300;
     for (const c of [convCases[0]!, convCases[2]!, convCases[6]!, convCases[7]!]) {
-      await assertSame(`no-simd conv ${JSON.stringify(c)}`, convGrads(c, seed += 3));
+      seed += 3;
+      await assertSame(`no-simd conv ${JSON.stringify(c)}`, convGrads(c, seed));
     }
     await assertSame('no-simd pool and sum', () => {
       const x = rand([2, 9, 9, 8], 310) as tf.Tensor4D;
@@ -322,7 +328,9 @@ test('full CNN gradients on wasm match the cpu backend', async () => {
     f.dispose();
     return g;
   });
-  r.cpu.forEach((c, i) => assertClose(r.wasm[i]!, c, `cnn grad #${i}`, 2e-4));
+  r.cpu.forEach((c, i) => {
+    assertClose(r.wasm[i]!, c, `cnn grad #${i}`, 2e-4);
+  });
 });
 
 test('full ANN gradients on wasm match the cpu backend', async () => {
@@ -332,7 +340,9 @@ test('full ANN gradients on wasm match the cpu backend', async () => {
     f.dispose();
     return g;
   });
-  r.cpu.forEach((c, i) => assertClose(r.wasm[i]!, c, `ann grad #${i}`));
+  r.cpu.forEach((c, i) => {
+    assertClose(r.wasm[i]!, c, `ann grad #${i}`);
+  });
 });
 
 for (const kind of ['cnn', 'ann'] as const) {

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
-import { toLayersModel } from '../src/coordinator/training/layersExport.js';
+import { toLayersModel } from '../src/shared/layersExport.js';
 import { initialWeights } from '../src/coordinator/training/parameterServer.js';
 import { initBackend } from '../src/shared/backend.js';
 import { parseConfig } from '../src/shared/config.js';

@@ -50,8 +50,8 @@ function stepEvent(step: number, lastStep = 100000): StepEvent {
     updateSeconds: 0.01,
     overheadSeconds: 0.01,
     shards: [
-      { shard: 0, threadId: 1, computeSeconds: 0.05, waitSeconds: 0.02, examples: 64, tensors: 0 },
-      { shard: 1, threadId: 2, computeSeconds: 0.07, waitSeconds: 0, examples: 64, tensors: 0 },
+      { shard: 0, threadId: 1, computeSeconds: 0.05, waitSeconds: 0.02, examples: 64, tensors: 0, weightCopySeconds: 0 },
+      { shard: 1, threadId: 2, computeSeconds: 0.07, waitSeconds: 0, examples: 64, tensors: 0, weightCopySeconds: 0 },
     ],
   };
 }

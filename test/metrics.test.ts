@@ -10,7 +10,7 @@ import http from 'node:http';
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { register as globalRegistry, type MetricObjectWithValues, type MetricValueWithName } from 'prom-client';
-import { METRIC_PREFIX, TrainingMetrics, type RunLabels } from '../src/coordinator/metrics/metrics.js';
+import { METRIC_PREFIX, TrainingMetrics, type RunLabels, type StepObservation } from '../src/coordinator/metrics/metrics.js';
 import { pushMetrics, startMetricsServer } from '../src/coordinator/metrics/metricsServer.js';
 import { MetricsError, exitCodeOf } from '../src/shared/errors.js';
 
@@ -27,12 +27,12 @@ const EXPECTED: Record<string, [string, string[]]> = {
   pixelsense_eval_accuracy: ['gauge', ['split']],
   pixelsense_throughput_examples_per_second: ['gauge', []],
   pixelsense_step_duration_seconds: ['histogram', []],
-  pixelsense_worker_compute_seconds: ['histogram', ['worker']],
+  pixelsense_worker_compute_seconds: ['histogram', ['shard']],
   pixelsense_gradient_reduce_seconds: ['histogram', []],
   pixelsense_optimizer_update_seconds: ['histogram', []],
   pixelsense_weight_broadcast_seconds: ['histogram', []],
   pixelsense_active_workers: ['gauge', []],
-  pixelsense_worker_failures_total: ['counter', ['worker', 'kind']],
+  pixelsense_worker_failures_total: ['counter', ['shard', 'kind']],
   pixelsense_learning_rate: ['gauge', []],
   pixelsense_pool_queue_size: ['gauge', []],
   pixelsense_pool_utilization_ratio: ['gauge', []],
@@ -40,19 +40,30 @@ const EXPECTED: Record<string, [string, string[]]> = {
   pixelsense_time_to_target_seconds: ['gauge', []],
 };
 
-/** A metrics object with every metric touched once, driven by a fake clock. */
+/** One step as the trainer reports it: two shards, 20 and 30 ms of compute. */
+function step(o: Partial<StepObservation> = {}): StepObservation {
+  return {
+    examples: 64,
+    loss: 2.1,
+    accuracy: 0.25,
+    lr: 0.01,
+    epoch: 1,
+    examplesPerSecond: 128,
+    stepSeconds: 0.5,
+    reduceSeconds: 0.001,
+    updateSeconds: 0.002,
+    shards: [
+      { shard: 0, computeSeconds: 0.02, weightCopySeconds: 0.001 },
+      { shard: 1, computeSeconds: 0.03, weightCopySeconds: 0.002 },
+    ],
+    ...o,
+  };
+}
+
+/** A metrics object with every metric touched once. */
 function exercised(): TrainingMetrics {
-  let now = 0;
-  const m = new TrainingMetrics(LABELS, { clock: () => now });
-  const endStep = m.startStep();
-  m.startReduce()();
-  m.startUpdate()();
-  m.startBroadcast()();
-  m.observeWorkerCompute(0, 0.02);
-  m.observeWorkerCompute(1, 0.03);
-  now = 500;
-  m.recordStep({ examples: 64, loss: 2.1, accuracy: 0.25, learningRate: 0.01, epoch: 1 });
-  endStep();
+  const m = new TrainingMetrics(LABELS);
+  m.recordStep(step());
   m.recordEval('test', 0.9, 0.7);
   m.recordEval('train', 0.8, 0.75);
   m.recordWorkerFailure(1, 'throw');
@@ -89,7 +100,7 @@ test('registry has exactly the documented pixelsense_ metrics, with types, help 
   }
 });
 
-test('label values: run_info, eval split, worker, failure kind', async () => {
+test('label values: run_info, eval split, shard, failure kind', async () => {
   const metrics = await json(exercised());
   const info = metrics.get('pixelsense_run_info')!.values;
   assert.deepEqual(info, [
@@ -103,10 +114,10 @@ test('label values: run_info, eval split, worker, failure kind', async () => {
   const workers = metrics
     .get('pixelsense_worker_compute_seconds')!
     .values.filter((v) => v.metricName === 'pixelsense_worker_compute_seconds_count')
-    .map((v) => v.labels['worker']);
+    .map((v) => v.labels['shard']);
   assert.deepEqual(workers.sort(), ['0', '1']);
   const failure = metrics.get('pixelsense_worker_failures_total')!.values;
-  assert.deepEqual(failure.map((v) => [v.labels['worker'], v.labels['kind'], v.value]), [['1', 'throw', 1]]);
+  assert.deepEqual(failure.map((v) => [v.labels['shard'], v.labels['kind'], v.value]), [['1', 'throw', 1]]);
   assert.equal(metrics.get('pixelsense_time_to_target_seconds')!.values[0]?.value, 12.5);
   assert.equal(metrics.get('pixelsense_active_workers')!.values[0]?.value, 2);
 });
@@ -136,14 +147,8 @@ test('before any step: counters read 0, time to target and eval gauges are absen
 });
 
 test('recordStep: counters add up, gauges follow the latest step', async () => {
-  let now = 0;
-  const m = new TrainingMetrics(LABELS, { clock: () => now });
-  for (let i = 1; i <= 3; i++) {
-    const end = m.startStep();
-    now += 100;
-    m.recordStep({ examples: 32, loss: 1 / i, accuracy: 0.1 * i, learningRate: 0.001, epoch: 2 });
-    assert.ok(end() >= 0);
-  }
+  const m = new TrainingMetrics(LABELS);
+  for (let i = 1; i <= 3; i++) m.recordStep(step({ examples: 32, loss: 1 / i, accuracy: 0.1 * i, lr: 0.001, epoch: 2, examplesPerSecond: 100 * i }));
   const metrics = await json(m);
   const value = (n: string): number | undefined => metrics.get(n)!.values[0]?.value;
   assert.equal(value('pixelsense_examples_total'), 96);
@@ -158,30 +163,19 @@ test('recordStep: counters add up, gauges follow the latest step', async () => {
   assert.equal(count?.value, 3);
 });
 
-test('throughput is a rate over the sliding 10 s window', async () => {
-  let now = 1_000;
-  const m = new TrainingMetrics(LABELS, { clock: () => now });
-  const throughput = async (): Promise<number | undefined> =>
-    (await json(m)).get('pixelsense_throughput_examples_per_second')!.values[0]?.value;
-  m.startStep(); // anchors the window at t = 1 s
-  // 100 examples every second for 20 s: 100/s throughout.
-  for (let i = 0; i < 20; i++) {
-    now += 1_000;
-    m.recordStep({ examples: 100, loss: 1, accuracy: 0.5, learningRate: 0.1, epoch: 1 });
-  }
-  assert.equal(await throughput(), 100);
-  // Then 400 examples a second: after 5 s the window (last 10 s) holds 5 s at
-  // 100/s and 5 s at 400/s; after 10 s only the new rate remains.
-  for (let i = 0; i < 5; i++) {
-    now += 1_000;
-    m.recordStep({ examples: 400, loss: 1, accuracy: 0.5, learningRate: 0.1, epoch: 1 });
-  }
-  assert.equal(await throughput(), 250);
-  for (let i = 0; i < 5; i++) {
-    now += 1_000;
-    m.recordStep({ examples: 400, loss: 1, accuracy: 0.5, learningRate: 0.1, epoch: 1 });
-  }
-  assert.equal(await throughput(), 400);
+test('the throughput gauge shows the trainer\'s own number, so it agrees with the progress bar', async () => {
+  const m = new TrainingMetrics(LABELS);
+  m.recordStep(step({ examplesPerSecond: 1234.5 }));
+  const metrics = await json(m);
+  assert.equal(metrics.get('pixelsense_throughput_examples_per_second')!.values[0]?.value, 1234.5);
+});
+
+test('a step observes each shard\'s compute under its shard label and the slowest weight copy as the broadcast', async () => {
+  const metrics = await json(exercised());
+  const sums = metrics.get('pixelsense_worker_compute_seconds')!.values.filter((v) => v.metricName === 'pixelsense_worker_compute_seconds_sum');
+  assert.deepEqual(sums.map((v) => [v.labels['shard'], v.value]).sort(), [['0', 0.02], ['1', 0.03]]);
+  const broadcast = metrics.get('pixelsense_weight_broadcast_seconds')!.values.find((v) => v.metricName === 'pixelsense_weight_broadcast_seconds_sum');
+  assert.equal(broadcast?.value, 0.002);
 });
 
 test('docs/metrics.md documents every pixelsense_ metric', () => {

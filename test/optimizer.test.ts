@@ -3,10 +3,13 @@ import { test } from 'node:test';
 import { Optimizer } from '../src/coordinator/training/optimizer.js';
 import { learningRate } from '../src/coordinator/training/schedule.js';
 import { parseConfig } from '../src/shared/config.js';
+import { exitCodeOf, InternalError } from '../src/shared/errors.js';
 
 const opt = (o: Record<string, unknown>) => new Optimizer(parseConfig({ optimizer: o }, 'test').optimizer, 2);
 const close = (a: ArrayLike<number>, b: number[], tol = 1e-6) =>
-  b.forEach((v, i) => assert.ok(Math.abs((a[i] as number) - v) < tol, `index ${i}: ${a[i]} vs ${v}`));
+  b.forEach((v, i) => {
+    assert.ok(Math.abs((a[i] as number) - v) < tol, `index ${i}: ${a[i]} vs ${v}`);
+  });
 
 test('sgd subtracts lr times the gradient', () => {
   const p = new Float32Array([1, -2]);
@@ -87,4 +90,9 @@ test('one-cycle rises from lr/25 to the peak, then falls', () => {
   assert.ok(Math.abs(learningRate(s, ctx, 0) - 0.04) < 1e-9);
   assert.ok(Math.abs(learningRate(s, ctx, 30) - 1) < 1e-9);
   assert.ok(learningRate(s, ctx, 99) < 0.01);
+});
+
+test('restoring optimizer state of another model size is an InternalError, not a silent partial copy', () => {
+  const o = opt({ name: 'adam' });
+  assert.throws(() => o.restore({ t: 1, m: new Float32Array(3), v: new Float32Array(3) }), (err: unknown) => err instanceof InternalError && exitCodeOf(err) === 70);
 });

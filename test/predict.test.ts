@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { crc32 } from 'node:zlib';
 import sharp from 'sharp';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
@@ -18,6 +17,7 @@ import {
   type PredictResult,
 } from '../src/coordinator/report/predict.js';
 import { initBackend } from '../src/shared/backend.js';
+import { hugeHeaderPng } from './support/files.js';
 import { ModelError, UsageError } from '../src/shared/errors.js';
 import { fashionMnistDir } from './support/data.js';
 
@@ -55,7 +55,9 @@ function topLabel(r: PredictResult | undefined): number {
 function similarity(a: Float32Array, b: Float32Array): number {
   const pool = (img: Float32Array): number[] => {
     const out = new Array<number>(49).fill(0);
-    img.forEach((v, k) => (out[(Math.floor(k / 28) >> 2) * 7 + ((k % 28) >> 2)]! += v / 16));
+    img.forEach((v, k) => {
+      out[(Math.floor(k / 28) >> 2) * 7 + ((k % 28) >> 2)]! += v / 16;
+    });
     return out;
   };
   const [p, q] = [pool(a), pool(b)];
@@ -173,15 +175,6 @@ test('a transparent-background WebP reads as an article on a light background', 
   assert.ok(r > 0.85, `correlation with the test image only ${r.toFixed(3)}`);
 });
 
-/** A valid 1x1 PNG whose header claims 20000x20000: a decompression bomb's signature, in 70 bytes. */
-async function hugeHeaderPng(file: string): Promise<string> {
-  const png = await sharp({ create: { width: 1, height: 1, channels: 3, background: '#000' } }).png().toBuffer();
-  png.writeUInt32BE(20000, 16);
-  png.writeUInt32BE(20000, 20);
-  png.writeUInt32BE(crc32(png.subarray(12, 29)), 29); // IHDR CRC covers type + data
-  await writeFile(file, png);
-  return file;
-}
 
 test('missing, empty, non-image, truncated and oversized files each get one error line while the rest are classified', async () => {
   const good = await writeGrey(image(2030), 28, join(dir, 'good.png'));

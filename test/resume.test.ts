@@ -1,5 +1,5 @@
 /**
- * Checkpoints and resume (issue #7): checkpoints every N steps and at each
+ * Checkpoints and resume: checkpoints every N steps and at each
  * epoch end, newest K kept; a run stopped by --max-steps, SIGTERM or SIGINT
  * leaves a checkpoint, and `train --resume` continues it to weights.bin
  * bitwise equal to an uninterrupted run, whatever the worker counts. A
@@ -8,45 +8,37 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { listCheckpoints, readCheckpoint } from '../src/coordinator/training/checkpoint.js';
 import { configHash, loadConfig } from '../src/shared/config.js';
 import { planModel } from '../src/shared/modelPlan.js';
-import { type Run, runCli, sha256, snapshot, startCli } from './support/cli.js';
+import { type Run, runCli, snapshot, startCli } from './support/cli.js';
 import { fashionMnistDir } from './support/data.js';
+import { readLog, weightsDigest, yamlFile } from './support/files.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pixelsense-resume-'));
 const start = (args: string[]) => startCli(args);
 const cli = (args: string[]): Promise<Run> => runCli(args);
 
-const weightsDigest = (runDir: string): string => sha256(readFileSync(join(runDir, 'model', 'weights.bin')));
 
 
-type LogEvent = Record<string, unknown> & { event: string; step?: number };
-const readLog = (runDir: string): LogEvent[] =>
-  existsSync(join(runDir, 'log.jsonl'))
-    ? readFileSync(join(runDir, 'log.jsonl'), 'utf8')
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => JSON.parse(l) as LogEvent)
-    : [];
 
 const lastLine = (s: string): string => s.trimEnd().split('\n').pop() ?? '';
 
 // ANN with dropout: 512 / 64 = 8 steps per epoch, 6 epochs = 48 steps; a
 // checkpoint every 5 steps and at each epoch end, the newest 3 kept.
 const STEPS = 48;
-const configFile = join(dir, 'ann.yaml');
-writeFileSync(
-  configFile,
+const configFile = yamlFile(
+  dir,
   `model: { kind: ann, dense: [128], dropout: 0.2 }
 data: { trainLimit: 512, testLimit: 200 }
 train: { epochs: 6, batchSize: 64, microBatchSize: 16, seed: 9 }
 checkpoint: { everySteps: 5, keep: 3 }
 metrics: { enabled: false }
 `,
+  'ann.yaml',
 );
 const referenceDir = join(dir, 'reference');
 let reference = '';

@@ -12,9 +12,12 @@ import { loadFashionMnist } from '../src/coordinator/data/fashionMnist.js';
 import { fashionMnistDir } from './support/data.js';
 import { TrainingMetrics } from '../src/coordinator/metrics/metrics.js';
 import { createReporter } from '../src/coordinator/training/progress.js';
+import { evalReport } from '../src/coordinator/report/classification.js';
+import { Evaluator } from '../src/coordinator/training/evaluator.js';
 import { RunDir } from '../src/coordinator/training/runDir.js';
 import type { EpochRecord, EvalDetail, StepEvent } from '../src/coordinator/training/stepEvent.js';
 import { Trainer, type TrainResult } from '../src/coordinator/training/trainer.js';
+import { WorkerPool } from '../src/coordinator/training/workerPool.js';
 import { initBackend } from '../src/shared/backend.js';
 import { parseConfig } from '../src/shared/config.js';
 
@@ -31,7 +34,7 @@ const cfg = parseConfig(
 );
 const dataset = await loadFashionMnist({ dataDir: await fashionMnistDir(), trainLimit: 512, testLimit: 200 });
 
-async function train(workers: number): Promise<{ result: TrainResult; weights: Float32Array; steps: StepEvent[]; evals: EpochRecord[]; details: EvalDetail[] }> {
+async function train(workers: number): Promise<{ dir: string; result: TrainResult; weights: Float32Array; steps: StepEvent[]; evals: EpochRecord[]; details: EvalDetail[] }> {
   const runDir = RunDir.create(mkdtempSync(join(tmpdir(), `pixelsense-train-w${workers}-`)), false);
   const metrics = new TrainingMetrics({ runId: `w${workers}`, model: 'cnn', backend: 'wasm', workers, configFile: 'training.test' });
   const trainer = await Trainer.create({ cfg, configFile: 'training.test', runDir, dataset, workers, metrics, reporter: createReporter({ quiet: true }), stopRequested: () => false });
@@ -45,7 +48,7 @@ async function train(workers: number): Promise<{ result: TrainResult; weights: F
   });
   try {
     const result = await trainer.run();
-    return { result, weights: trainer.weights.slice(), steps, evals, details };
+    return { dir: runDir.path, result, weights: trainer.weights.slice(), steps, evals, details };
   } finally {
     await trainer.close();
   }
@@ -100,4 +103,17 @@ test("each eval event carries that evaluation's confusion matrix: test-set sized
     assert.equal(correct / total, one.evals[i]?.test_accuracy);
   }
   assert.deepEqual(one.details.at(-1)?.confusion, one.result.test.confusion);
+});
+
+test('a pool started with no training block evaluates the saved model to the trainer\'s own test accuracy', async () => {
+  const pool = await WorkerPool.start({ workers: 2, init: { backend: 'wasm', stockKernels: cfg.runtime.stockKernels, dataset } });
+  try {
+    const totals = await new Evaluator(pool, dataset).run('test', join(one.dir, 'model'));
+    const report = evalReport(totals.confusion, totals.lossSum, totals.count);
+    assert.equal(totals.count, dataset.test.count);
+    assert.equal(report.accuracy, one.result.test.accuracy);
+    assert.ok(Math.abs(report.loss - one.result.test.loss) < 1e-3, `${report.loss} vs ${one.result.test.loss}`);
+  } finally {
+    await pool.close();
+  }
 });

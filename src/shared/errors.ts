@@ -102,6 +102,16 @@ export class InterruptedError extends PixelSenseError {
   readonly exitCode = 130;
 }
 
+/**
+ * A size or shape that PixelSense's own code guarantees did not hold (e.g.
+ * checkpoint state that passed its config-hash check but does not fit the
+ * model): a bug, named so it is not mistaken for bad input. Exit 70, like
+ * any other bug.
+ */
+export class InternalError extends PixelSenseError {
+  readonly exitCode = 70;
+}
+
 export function exitCodeOf(err: unknown): number {
   return err instanceof PixelSenseError ? err.exitCode : 70;
 }

@@ -14,12 +14,23 @@ import type { BackendChoice } from './backend.js';
 import type { Config } from './config.js';
 import type { SharedDataset, SplitName } from './dataset.js';
 
-/** Given to every worker once (Piscina workerData). SharedArrayBuffers are shared, not copied. */
+/**
+ * Given to every worker once (Piscina workerData). SharedArrayBuffers are
+ * shared, not copied. A pool that only evaluates saved models (pixelsense
+ * eval) has no training block: no model plan, parameter-server memory or
+ * example order to allocate.
+ */
 export interface WorkerInit {
-  readonly config: Config;
   readonly backend: BackendChoice;
   readonly stockKernels: boolean;
   readonly dataset: SharedDataset;
+  /** Present when the pool trains: 'train' and 'eval' tasks need it, 'evalModel' does not. */
+  readonly training?: TrainingInit;
+}
+
+/** The training side of a worker's init: the run's config and the parameter server's shared views. */
+export interface TrainingInit {
+  readonly config: Config;
   /** [paramCount + stateCount]: the current weights, then batch-norm state. Written only by the coordinator, between steps. */
   readonly weights: Float32Array;
   /** [microBatchesPerStep * paramCount]: one gradient slot per micro-batch of the current step. */
@@ -50,12 +61,19 @@ export type TaskMessage =
       /** 0 for the first try; faults are injected only on the first try. */
       readonly attempt: number;
       readonly microBatches: readonly MicroBatch[];
+    }
+  | {
       /**
-       * pixelsense bench --ceiling only: run the shard this many times back
-       * to back (fresh weight tensors each time, nothing reduced), to measure
-       * the workers' compute with no coordination between steps. Default 1.
+       * pixelsense bench --ceiling: compute this shard of `step` `repeat`
+       * times back to back (fresh weight tensors each time, gradients
+       * overwritten, nothing reduced): the workers' compute with no
+       * coordination between steps.
        */
-      readonly repeat?: number;
+      readonly kind: 'ceiling';
+      readonly epoch: number;
+      readonly step: number;
+      readonly microBatches: readonly MicroBatch[];
+      readonly repeat: number;
     }
   | {
       readonly kind: 'eval';
@@ -110,6 +128,13 @@ export type TaskResult =
       readonly memory?: WorkerMemory;
     }
   | {
+      readonly kind: 'ceiling';
+      readonly threadId: number;
+      /** Examples computed: repeat times the shard's. */
+      readonly examples: number;
+      readonly computeSeconds: number;
+    }
+  | {
       readonly kind: 'eval';
       readonly threadId: number;
       /** 10x10 counts, rows true label, columns predicted, row-major. */
@@ -118,6 +143,12 @@ export type TaskResult =
       readonly count: number;
       readonly computeSeconds: number;
     };
+
+/** The kind of result each kind of task answers with (WorkerPool.run checks it). */
+export const RESULT_KIND = { warmup: 'warmup', train: 'train', ceiling: 'ceiling', eval: 'eval', evalModel: 'eval' } as const satisfies Record<TaskMessage['kind'], TaskResult['kind']>;
+
+/** The result type of a task: what WorkerPool.run(task) resolves to. */
+export type ResultOf<T extends TaskMessage> = Extract<TaskResult, { kind: (typeof RESULT_KIND)[T['kind']] }>;
 
 export type Encoded = Uint8Array;
 

@@ -10,6 +10,7 @@
  * ModelError `<file>: <defect>` (exit 2).
  */
 import { randomBytes } from 'node:crypto';
+import type { Stats } from 'node:fs';
 import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { dirname, isAbsolute, join, normalize, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -90,7 +91,7 @@ async function isFile(path: string): Promise<boolean> {
  * directory (`<dir>/model.json`) or the model.json path itself.
  */
 export async function resolveModelJson(runOrModelDir: string): Promise<string> {
-  let info;
+  let info: Stats;
   try {
     info = await stat(runOrModelDir);
   } catch {

@@ -9,7 +9,7 @@
  */
 import type { Config } from '../shared/config.js';
 import { IMAGE_SIZE, PIXELS, type SharedSplit } from '../shared/dataset.js';
-import { Rng } from '../shared/rng.js';
+import type { Rng } from '../shared/rng.js';
 
 export interface Batch {
   /** count * 784 floats in [0, 1], NHWC with one channel. */

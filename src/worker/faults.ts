@@ -1,40 +1,11 @@
 /**
- * Fault injection for the reliability tests: PIXELSENSE_FAULT is a
- * comma-separated list of `throw:STEP:WORKER` (the task throws) and
- * `exit:STEP:WORKER` (the worker thread exits), where WORKER is the shard
- * index within that step. Faults fire on a task's first attempt only, so the
- * retried share of the step succeeds.
- *
- * An optional fourth field, `throw:STEP:WORKER:TIMES`, makes the fault fire
- * on the first TIMES attempts (default 1): TIMES >= MAX_ATTEMPTS (3) exercises
- * the give-up path (the run saves a checkpoint and aborts).
+ * Fault injection for the reliability tests: fires the faults that
+ * PIXELSENSE_FAULT names (syntax in src/shared/faults.ts) in this worker.
  */
-interface Fault {
-  readonly kind: 'throw' | 'exit';
-  readonly step: number;
-  readonly shard: number;
-  /** How many attempts of the task fail (1 = the first only). */
-  readonly times: number;
-}
+import { parseFaults, type Fault } from '../shared/faults.js';
 
-export function parseFaults(spec: string | undefined): Fault[] {
-  if (!spec) return [];
-  return spec
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean)
-    .map((item) => {
-      const [kind, step, shard, times, ...rest] = item.split(':');
-      const uint = (s: string | undefined) => /^\d+$/.test(s ?? '');
-      if ((kind !== 'throw' && kind !== 'exit') || !uint(step) || !uint(shard) || (times !== undefined && !/^[1-9]\d*$/.test(times)) || rest.length > 0) {
-        throw new Error(`PIXELSENSE_FAULT: '${item}' is not throw:STEP:WORKER or exit:STEP:WORKER (optionally :TIMES)`);
-      }
-      return { kind, step: Number(step), shard: Number(shard), times: times === undefined ? 1 : Number(times) };
-    });
-}
-
-// Parsed on first use, not at import: the coordinator imports parseFaults to
-// validate the variable and must get its error as a value, not at load time.
+// Parsed on first use, not at import: the coordinator has already validated
+// the variable, and a worker that never trains never reads it.
 let faults: Fault[] | undefined;
 
 export function maybeInjectFault(step: number, shard: number, attempt: number): void {

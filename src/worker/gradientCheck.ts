@@ -42,7 +42,7 @@ export async function gradientOn(backend: string, plan: ModelPlan, weights: Floa
   try {
     const g = microBatchGradient(plan, params, batch.pixels, batch.labels, { labelSmoothing: 0, rng: new Rng(1) });
     const flat = new Float32Array(plan.paramCount);
-    plan.params.forEach((p, i) => flat.set(g.gradients[i] as Float32Array, p.offset));
+    for (const [i, p] of plan.params.entries()) flat.set(g.gradients[i] as Float32Array, p.offset);
     return flat;
   } finally {
     tf.dispose(params);

@@ -10,7 +10,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { NUM_CLASSES, IMAGE_SIZE } from '../shared/dataset.js';
 import { BATCH_NORM_EPSILON, type ModelPlan } from '../shared/modelPlan.js';
-import { Rng } from '../shared/rng.js';
+import type { Rng } from '../shared/rng.js';
 import { batchNormTraining } from './batchNorm.js';
 
 export interface ForwardOptions {

@@ -266,15 +266,20 @@ async function fakeTrain(argv: string[]): Promise<void> {
   await writeFile(join(out, 'endpoint.json'), JSON.stringify({ host: ep.host, port: ep.port, url: ep.url }));
   const end = Date.now() + 4_000;
   for (let step = 0; Date.now() < end; step++) {
-    const endStep = m.startStep();
-    for (const w of [0, 1]) m.observeWorkerCompute(w, 0.01);
     await delay(20);
-    m.startReduce()();
-    m.startUpdate()();
-    m.startBroadcast()();
     m.setPoolStats(0, 0.9);
-    m.recordStep({ examples: 64, loss: 2 / (1 + step / 50), accuracy: Math.min(0.9, step / 200), learningRate: 0.01, epoch: 1 });
-    endStep();
+    m.recordStep({
+      examples: 64,
+      loss: 2 / (1 + step / 50),
+      accuracy: Math.min(0.9, step / 200),
+      lr: 0.01,
+      epoch: 1,
+      examplesPerSecond: 64 / 0.02,
+      stepSeconds: 0.02,
+      reduceSeconds: 0.0001,
+      updateSeconds: 0.0001,
+      shards: [0, 1].map((shard) => ({ shard, computeSeconds: 0.01, weightCopySeconds: 0.0001 })),
+    });
   }
   m.recordEval('test', 0.5, 0.8);
   await delay(Number(arg('--metrics-linger', '0')) * 1000);

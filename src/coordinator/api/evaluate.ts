@@ -5,15 +5,11 @@
  */
 import { resolve } from 'node:path';
 import { initBackend } from '../../shared/backend.js';
-import { parseConfig } from '../../shared/config.js';
 import { UsageError } from '../../shared/errors.js';
-import { microBatchesPerStep } from '../../shared/messages.js';
 import { loadModelDir } from '../../shared/modelFiles.js';
-import { planModel } from '../../shared/modelPlan.js';
 import { loadFashionMnist } from '../data/fashionMnist.js';
 import { evalReport } from '../report/classification.js';
 import { Evaluator } from '../training/evaluator.js';
-import { allocateBuffers, workerBuffers } from '../training/parameterServer.js';
 import { resolveWorkerCount, WorkerPool } from '../training/workerPool.js';
 import type { EvaluateOptions, Evaluation } from './options.js';
 
@@ -32,15 +28,9 @@ export async function evaluate(runOrModelDir: string, o: EvaluateOptions = {}): 
   await initBackend(backendChoice, { stockKernels });
   (await loadModelDir(runOrModelDir)).dispose();
   const dataset = await loadFashionMnist({ dataDir: o.dataDir, log: o.log ?? (() => {}) });
-  // Workers evaluate the saved Layers model; the default config only sizes unused buffers.
-  const cfg = parseConfig({ runtime: { backend: backendChoice } }, '<eval defaults>');
-  const workers = resolveWorkerCount(o.workers ?? 0);
-  const plan = planModel(cfg.model);
-  const order = new SharedArrayBuffer(4);
-  const pool = await WorkerPool.start({
-    workers,
-    init: { config: cfg, backend: backendChoice, stockKernels, dataset, order, ...workerBuffers(allocateBuffers(plan, microBatchesPerStep(cfg))) },
-  });
+  // Workers evaluate the saved Layers model: a pool with no training block.
+  const workers = resolveWorkerCount(o.workers);
+  const pool = await WorkerPool.start({ workers, init: { backend: backendChoice, stockKernels, dataset } });
   try {
     const totals = await new Evaluator(pool, dataset).run(split, resolve(runOrModelDir));
     const report = evalReport(totals.confusion, totals.lossSum, totals.count);

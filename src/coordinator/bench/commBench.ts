@@ -15,14 +15,12 @@
  * worker moves the gradient -> reply -> gradient readable on the
  * coordinator. `empty` is the same round trip with no gradient (the message
  * latency every method pays). Methods are interleaved sample by sample, so
- * load from other processes hits them alike. This module is also the worker's
- * entry (the block at the bottom runs only inside the thread it starts).
+ * load from other processes hits them alike. The thread's side is
+ * src/worker/commBench.ts.
  */
-import { isMainThread, parentPort, Worker, workerData, type MessagePort } from 'node:worker_threads';
-import { pack, unpack } from 'msgpackr';
-
-export const COMM_METHODS = ['empty', 'shared', 'msgpackr', 'clone'] as const;
-export type CommMethod = (typeof COMM_METHODS)[number];
+import { Worker } from 'node:worker_threads';
+import { unpack } from 'msgpackr';
+import { COMM_METHODS, type CommJob, type CommMethod, type CommReply, type CommRequest } from '../../shared/benchJobs.js';
 
 export interface CommRow {
   method: CommMethod;
@@ -44,15 +42,6 @@ export interface CommResult {
   rows: CommRow[];
 }
 
-interface Job {
-  role: 'pixelsense-comm-bench';
-  params: number;
-  shared: SharedArrayBuffer;
-}
-
-type Request = { method: CommMethod; seq: number };
-type Reply = { seq: number; payload?: Uint8Array | Float32Array };
-
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
@@ -63,17 +52,17 @@ const median = (xs: number[]): number => {
 export async function measureComm(params: number, samples = 200, warmup = 20): Promise<CommResult> {
   const shared = new SharedArrayBuffer(params * Float32Array.BYTES_PER_ELEMENT);
   const slot = new Float32Array(shared);
-  const worker = new Worker(new URL(import.meta.url), { workerData: { role: 'pixelsense-comm-bench', params, shared } satisfies Job });
-  const replies: ((r: Reply) => void)[] = [];
-  worker.on('message', (r: Reply) => replies.shift()?.(r));
+  const worker = new Worker(new URL('../../worker/commBench.js', import.meta.url), { workerData: { params, shared } satisfies CommJob });
+  const replies: ((r: CommReply) => void)[] = [];
+  worker.on('message', (r: CommReply) => replies.shift()?.(r));
   const failed = new Promise<never>((_, reject) => {
     worker.once('error', reject);
     worker.once('exit', (code) => reject(new Error(`comm bench thread exited with code ${code}`)));
   });
   const roundTrip = async (method: CommMethod, seq: number): Promise<number> => {
     const t0 = performance.now();
-    const reply = new Promise<Reply>((resolve) => replies.push(resolve));
-    worker.postMessage({ method, seq } satisfies Request);
+    const reply = new Promise<CommReply>((resolve) => replies.push(resolve));
+    worker.postMessage({ method, seq } satisfies CommRequest);
     const r = await Promise.race([reply, failed]);
     // The gradient must be readable here; checking its first value also proves it arrived.
     let first: number | undefined = seq;
@@ -112,38 +101,4 @@ export async function measureComm(params: number, samples = 200, warmup = 20): P
     };
   });
   return { params, bytes, samples, rows };
-}
-
-/** The worker: holds a gradient and moves it the requested way. */
-function serve(job: Job, port: MessagePort): void {
-  const gradient = new Float32Array(job.params);
-  for (let i = 0; i < gradient.length; i++) gradient[i] = Math.sin(i) * 1e-3;
-  const slot = new Float32Array(job.shared);
-  port.on('message', ({ method, seq }: Request) => {
-    gradient[0] = seq;
-    switch (method) {
-      case 'empty':
-        port.postMessage({ seq } satisfies Reply);
-        break;
-      case 'shared':
-        slot.set(gradient);
-        port.postMessage({ seq } satisfies Reply);
-        break;
-      case 'msgpackr': {
-        // pack() returns a view into msgpackr's reusable buffer: copy it out to own (and transfer) it.
-        const packed = pack({ gradient });
-        const owned = new Uint8Array(packed.byteLength);
-        owned.set(packed);
-        port.postMessage({ seq, payload: owned } satisfies Reply, [owned.buffer]);
-        break;
-      }
-      case 'clone':
-        port.postMessage({ seq, payload: gradient } satisfies Reply);
-        break;
-    }
-  });
-}
-
-if (!isMainThread && (workerData as { role?: string } | null)?.role === 'pixelsense-comm-bench' && parentPort) {
-  serve(workerData as Job, parentPort);
 }

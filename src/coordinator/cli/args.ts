@@ -5,6 +5,7 @@
 import type { Options } from 'yargs';
 import { BACKEND_CHOICES } from '../../shared/backend.js';
 import type { Overrides } from '../../shared/config.js';
+import { UsageError } from '../../shared/errors.js';
 
 type Table = Record<string, Options>;
 
@@ -63,26 +64,26 @@ export interface TrainArgs {
 /** Flags that may change on --resume: they do not alter the weights a run produces. */
 const RESUMABLE = new Set(['max-steps', 'workers', 'backend', 'stock-kernels', 'data-dir', 'json', 'metrics', 'metrics-host', 'metrics-port', 'metrics-linger', 'pushgateway', 'overwrite']);
 
-/** Cross-flag rules of `train`. Returns true or throws an Error whose message yargs prints. */
+/** Cross-flag rules of `train`. Returns true or throws a UsageError whose message yargs prints. */
 export function checkTrain(argv: TrainArgs): true {
   if (argv.resume !== undefined && argv.config !== undefined) {
-    throw new Error('give either a config file or --resume <run-dir>, not both (the run directory holds its config)');
+    throw new UsageError('give either a config file or --resume <run-dir>, not both (the run directory holds its config)');
   }
   if (argv.resume === undefined && argv.config === undefined) {
-    throw new Error('a config file is required, e.g. pixelsense train configs/cnn.yaml (or --resume <run-dir>)');
+    throw new UsageError('a config file is required, e.g. pixelsense train configs/cnn.yaml (or --resume <run-dir>)');
   }
   if (argv.resume !== undefined) {
     const given = argv as Record<string, unknown>;
     const bad = Object.keys(trainOptions).filter((k) => !RESUMABLE.has(k) && k !== 'resume' && k !== 'out' && given[k] !== undefined);
-    if (bad.length > 0) throw new Error(`--resume continues the run as configured; it does not take --${bad.join(', --')}`);
-    if (argv.out !== undefined) throw new Error('--resume writes into the run directory it resumes; drop --out');
+    if (bad.length > 0) throw new UsageError(`--resume continues the run as configured; it does not take --${bad.join(', --')}`);
+    if (argv.out !== undefined) throw new UsageError('--resume writes into the run directory it resumes; drop --out');
   }
   if (argv.metrics === false && (argv['metrics-port'] !== undefined || argv['metrics-host'] !== undefined)) {
-    throw new Error('--no-metrics conflicts with --metrics-host/--metrics-port');
+    throw new UsageError('--no-metrics conflicts with --metrics-host/--metrics-port');
   }
   for (const k of ['workers', 'epochs', 'max-steps', 'batch-size', 'metrics-port', 'metrics-linger', 'seed', 'lr', 'target-accuracy'] as const) {
     const v = argv[k];
-    if (v !== undefined && !Number.isFinite(v)) throw new Error(`--${k} must be a number`);
+    if (v !== undefined && !Number.isFinite(v)) throw new UsageError(`--${k} must be a number`);
   }
   checkWorkers(argv.workers);
   return true;
@@ -99,7 +100,7 @@ export const MAX_WORKERS = 256;
 export function checkWorkers(workers: number | undefined): void {
   if (workers === undefined) return;
   if (!Number.isInteger(workers) || workers < 1 || workers > MAX_WORKERS) {
-    throw new Error(`--workers must be an integer from 1 to ${MAX_WORKERS} (got ${workers}); leave it out for one per core`);
+    throw new UsageError(`--workers must be an integer from 1 to ${MAX_WORKERS} (got ${workers}); leave it out for one per core`);
   }
 }
 
@@ -143,8 +144,8 @@ export const predictOptions: Table = {
 };
 
 export function checkPredict(argv: { top?: number; images?: unknown[] }): true {
-  if (argv.top !== undefined && (!Number.isInteger(argv.top) || argv.top < 1 || argv.top > 10)) throw new Error('--top must be an integer from 1 to 10');
-  if (!argv.images || argv.images.length === 0) throw new Error('give at least one image file');
+  if (argv.top !== undefined && (!Number.isInteger(argv.top) || argv.top < 1 || argv.top > 10)) throw new UsageError('--top must be an integer from 1 to 10');
+  if (!argv.images || argv.images.length === 0) throw new UsageError('give at least one image file');
   return true;
 }
 
@@ -167,7 +168,7 @@ export const benchOptions: Table = {
 export function parseWorkerList(s: string): number[] {
   const list = s.split(',').map((x) => Number(x.trim()));
   if (list.length === 0 || list.some((n) => !Number.isInteger(n) || n < 1 || n > 256)) {
-    throw new Error(`--workers must be a comma-separated list of integers from 1 to 256 (got '${s}')`);
+    throw new UsageError(`--workers must be a comma-separated list of integers from 1 to 256 (got '${s}')`);
   }
   return list;
 }
@@ -176,8 +177,8 @@ export function checkBench(argv: { workers?: string; steps?: number; warmup?: nu
   parseWorkerList(argv.workers ?? '1');
   for (const k of ['steps', 'repeats', 'batch-size'] as const) {
     const v = argv[k];
-    if (v !== undefined && (!Number.isInteger(v) || v < 1)) throw new Error(`--${k} must be a positive integer`);
+    if (v !== undefined && (!Number.isInteger(v) || v < 1)) throw new UsageError(`--${k} must be a positive integer`);
   }
-  if (argv.warmup !== undefined && (!Number.isInteger(argv.warmup) || argv.warmup < 0)) throw new Error('--warmup must be an integer >= 0');
+  if (argv.warmup !== undefined && (!Number.isInteger(argv.warmup) || argv.warmup < 0)) throw new UsageError('--warmup must be an integer >= 0');
   return true;
 }

@@ -1,12 +1,14 @@
 /**
  * `pixelsense bench`: steady-state training throughput across worker counts
- * (issue #6), with the single-thread model.fit reference, the step-time
+ * with the single-thread model.fit reference, the step-time
  * breakdown, memory, and optionally the gradient-transfer micro-benchmark.
  *
  * Every (model, repeat, W) gets a fresh Trainer (fresh pool, fresh weights,
- * the same batches from step 0) in a throw-away run directory; it runs
- * `warmup` steps, then `steps` measured steps through Trainer.runSteps (no
- * evaluation, checkpoints or export), then closes. Within a repeat the order
+ * the same batches from step 0) in a throw-away run directory; the bench
+ * drives it one Trainer.trainStep() at a time (no evaluation, checkpoints or
+ * export) and reads each step's StepEvent: `warmup` steps, then `steps`
+ * measured steps, then it closes. --ceiling then measures the same W
+ * uncoordinated (bench/ceiling.ts). Within a repeat the order
  * is model.fit, W=1, W=2, ...: configurations interleave, so a burst of load
  * from elsewhere on the machine spreads over all of them instead of one.
  */
@@ -21,12 +23,14 @@ import { planModel } from '../../shared/modelPlan.js';
 import { parseWorkerList } from './args.js';
 import { aggregate, benchMarkdown, jsonSummary, machineLine, sampleFromSteps, scalingSpec, type BenchReport, type BenchSample, type FitSample, type ModelKind } from '../bench/bench.js';
 import { renderFigure } from '../report/charts.js';
+import { measureCeiling } from '../bench/ceiling.js';
 import { measureComm } from '../bench/commBench.js';
 import { loadFashionMnist } from '../data/fashionMnist.js';
 import { measureFit } from '../bench/fitBaseline.js';
 import { TrainingMetrics } from '../metrics/metrics.js';
 import { createReporter } from '../training/progress.js';
 import { RunDir, writeFileAtomic } from '../training/runDir.js';
+import type { StepEvent } from '../training/stepEvent.js';
 import { Trainer } from '../training/trainer.js';
 
 export interface BenchArgs {
@@ -93,21 +97,28 @@ async function measureTraining(
       reporter: createReporter({ quiet: true }),
       stopRequested: () => false,
     });
+    let sample: BenchSample;
+    let backend: string;
     try {
-      await trainer.runSteps(warmup);
+      const measured: StepEvent[] = [];
+      trainer.events.on('step', (e) => {
+        if (e.step > warmup) measured.push(e);
+      });
+      for (let i = 0; i < warmup; i++) await trainer.trainStep();
       const t0 = performance.now();
-      const reports = await trainer.runSteps(steps);
+      for (let i = 0; i < steps; i++) await trainer.trainStep();
       const wall = (performance.now() - t0) / 1000;
-      const sample = sampleFromSteps({ model: cfg.model.kind, workers, repeat }, reports, wall, process.memoryUsage().rss);
-      if (o.ceiling) {
-        // Same pool, already warm: `steps` more steps' worth of work per worker, uncoordinated.
-        const u = await trainer.runUncoordinated(steps);
-        sample.uncoordinated_examples_per_sec = u.seconds > 0 ? u.examples / u.seconds : null;
-      }
-      return { sample, backend: trainer.backend };
+      sample = sampleFromSteps({ model: cfg.model.kind, workers, repeat }, measured, wall, process.memoryUsage().rss);
+      backend = trainer.backend;
     } finally {
       await trainer.close();
     }
+    if (o.ceiling) {
+      // `steps` steps' worth of work per worker, uncoordinated, after as many warm-up rounds as the training had.
+      const u = await measureCeiling(cfg, dataset, workers, { warmup, repeat: steps });
+      sample.uncoordinated_examples_per_sec = u.seconds > 0 ? u.examples / u.seconds : null;
+    }
+    return { sample, backend };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

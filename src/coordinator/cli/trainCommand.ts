@@ -5,8 +5,8 @@
  */
 import { join } from 'node:path';
 import { configToYaml, type Config } from '../../shared/config.js';
-import { InterruptedError, UsageError } from '../../shared/errors.js';
-import { parseFaults } from '../../worker/faults.js';
+import { InterruptedError } from '../../shared/errors.js';
+import { parseFaults } from '../../shared/faults.js';
 import { checkpointDir } from '../training/checkpoint.js';
 import { formatEvalReport } from '../report/classification.js';
 import { createReporter } from '../training/progress.js';
@@ -70,13 +70,9 @@ export async function runTrain(argv: TrainArgs): Promise<number> {
   return 0;
 }
 
-/** A malformed PIXELSENSE_FAULT (test hook) would otherwise surface as a worker start-up failure. */
+/** A malformed PIXELSENSE_FAULT (test hook) is a UsageError here rather than a worker start-up failure. */
 function checkFaultSpec(): void {
-  try {
-    parseFaults(process.env['PIXELSENSE_FAULT']);
-  } catch (err) {
-    throw new UsageError(err instanceof Error ? err.message : String(err));
-  }
+  parseFaults(process.env['PIXELSENSE_FAULT']);
 }
 
 /**

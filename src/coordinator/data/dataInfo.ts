@@ -176,7 +176,9 @@ export function formatDataInfo(info: DataInfo): string {
   lines.push(`Using ${info.selected.label}: ${info.selected.dir}`);
   for (const f of info.selected.files) lines.push(`  ${f.name}: ${f.header.count} ${f.header.kind}, ${f.bytes} bytes on disk`);
   lines.push('  class                train   test');
-  CLASS_NAMES.forEach((c, i) => lines.push(`  ${i} ${c.padEnd(16)} ${String(info.selected?.classCounts.train[i]).padStart(7)} ${String(info.selected?.classCounts.test[i]).padStart(6)}`));
+  CLASS_NAMES.forEach((c, i) => {
+    lines.push(`  ${i} ${c.padEnd(16)} ${String(info.selected?.classCounts.train[i]).padStart(7)} ${String(info.selected?.classCounts.test[i]).padStart(6)}`);
+  });
   return lines.join('\n');
 }
 

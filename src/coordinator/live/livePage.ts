@@ -63,7 +63,7 @@ export const LIVE_HTML = `<!doctype html>
 </html>
 `;
 
-export const LIVE_JS = String.raw`'use strict';
+export const LIVE_JS = `'use strict';
 (function () {
   const POLL_MS = 1000;
   const $ = (id) => document.getElementById(id);

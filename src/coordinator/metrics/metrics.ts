@@ -1,5 +1,5 @@
 /**
- * Prometheus metrics for one training run (issue #4).
+ * Prometheus metrics for one training run.
  *
  * Each run gets its own prom-client Registry rather than the global one, so a
  * process that trains twice (tests, sweeps) never mixes runs or trips over
@@ -34,21 +34,33 @@ export interface RunLabels {
   configFile: string;
 }
 
-export interface StepRecord {
+/**
+ * What the metrics read of a finished step: the fields of the trainer's
+ * StepEvent (training/stepEvent.ts) under the same names, declared here so
+ * that the metrics room does not import the training room. The trainer
+ * passes its StepEvent as it is.
+ */
+export interface StepObservation {
   /** Examples processed by this step, summed over workers. */
-  examples: number;
-  /** Training loss of this step's batch. */
-  loss: number;
-  /** Training accuracy of this step's batch, 0..1. */
-  accuracy: number;
-  learningRate: number;
-  epoch: number;
+  readonly examples: number;
+  /** Training loss and accuracy (0..1) of this step's batch. */
+  readonly loss: number;
+  readonly accuracy: number;
+  readonly lr: number;
+  readonly epoch: number;
+  /** Throughput over the trainer's window of THROUGHPUT_WINDOW_SECONDS: the gauge shows it as it is. */
+  readonly examplesPerSecond: number;
+  readonly stepSeconds: number;
+  readonly reduceSeconds: number;
+  readonly updateSeconds: number;
+  /** Per shard of the step: its index, its worker's compute, and the part of it spent copying the weights in. */
+  readonly shards: readonly { readonly shard: number; readonly computeSeconds: number; readonly weightCopySeconds: number }[];
 }
 
 /** The metric name prefix, shared with the dashboard and docs. */
 export const METRIC_PREFIX = 'pixelsense_';
 
-/** Width of the sliding window behind the throughput gauge. */
+/** Width of the trainer's sliding throughput window (training/stepStats.ts), which the gauge, the progress bar and the StepEvent share. */
 export const THROUGHPUT_WINDOW_SECONDS = 10;
 
 type Base = 'model' | 'run_id';
@@ -59,16 +71,11 @@ const STEP_BUCKETS = exponentialBuckets(0.001, 2, 15);
 // Reduce, update and broadcast are memory-bound and much shorter: 0.1 ms .. ~3 s.
 const PHASE_BUCKETS = exponentialBuckets(0.0001, 2, 16);
 
-/** Injectable clock (milliseconds), so the throughput window is testable without sleeping. */
-export type Clock = () => number;
-const monotonicMs: Clock = () => performance.now();
-
 export class TrainingMetrics {
   readonly registry: Registry;
   readonly labels: Readonly<RunLabels>;
 
   private readonly base: LabelValues<Base>;
-  private readonly now: Clock;
 
   private readonly examples: Counter<Base>;
   private readonly steps: Counter<Base>;
@@ -79,31 +86,23 @@ export class TrainingMetrics {
   private readonly evalAccuracy: Gauge<Base | 'split'>;
   private readonly throughput: Gauge<Base>;
   private readonly stepDuration: Histogram<Base>;
-  private readonly workerCompute: Histogram<Base | 'worker'>;
+  private readonly workerCompute: Histogram<Base | 'shard'>;
   private readonly reduceDuration: Histogram<Base>;
   private readonly updateDuration: Histogram<Base>;
   private readonly broadcastDuration: Histogram<Base>;
   private readonly activeWorkers: Gauge<Base>;
-  private readonly workerFailures: Counter<Base | 'worker' | 'kind'>;
+  private readonly workerFailures: Counter<Base | 'shard' | 'kind'>;
   private readonly learningRate: Gauge<Base>;
   private readonly poolQueueSize: Gauge<Base>;
   private readonly poolUtilization: Gauge<Base>;
   private readonly runInfo: Gauge<Base | 'backend' | 'workers' | 'config_file'>;
   private readonly timeToTarget: Gauge<Base>;
 
-  /**
-   * Throughput window: cumulative example counts at step ends, oldest first.
-   * The first entry is the anchor (at or before the window start) so the rate
-   * always spans at least the window once training has run that long.
-   */
-  private window: { t: number; total: number }[] = [];
-  private totalExamples = 0;
-
-  constructor(labels: RunLabels, options: { clock?: Clock } = {}) {
+  constructor(labels: RunLabels) {
     this.labels = Object.freeze({ ...labels });
     this.base = { model: labels.model, run_id: labels.runId };
-    this.now = options.clock ?? monotonicMs;
-    const registry = (this.registry = new Registry());
+    const registry = new Registry();
+    this.registry = registry;
     // Process metrics (CPU, RSS, heap, event-loop lag, GC) of the coordinator,
     // labelled like ours so several runs can share one Prometheus.
     collectDefaultMetrics({ register: registry, labels: { ...this.base } });
@@ -141,9 +140,9 @@ export class TrainingMetrics {
     );
     this.workerCompute = histogram(
       'worker_compute_seconds',
-      'Time a worker spent computing gradients for its shard of one step.',
+      'Time a worker spent computing gradients for its shard of one step, by shard index within the step.',
       STEP_BUCKETS,
-      ['worker'],
+      ['shard'],
     );
     this.reduceDuration = histogram(
       'gradient_reduce_seconds',
@@ -161,10 +160,11 @@ export class TrainingMetrics {
       PHASE_BUCKETS,
     );
     this.activeWorkers = gauge('active_workers', 'Worker threads currently alive in the pool.');
-    this.workerFailures = counter('worker_failures_total', 'Worker task failures, by worker and kind (throw, exit, ...).', [
-      'worker',
-      'kind',
-    ]);
+    this.workerFailures = counter(
+      'worker_failures_total',
+      'Worker task failures, by shard index within the step (-1: an evaluation task) and kind (throw, exit, ...).',
+      ['shard', 'kind'],
+    );
     this.learningRate = gauge('learning_rate', 'Learning rate used by the most recent step.');
     this.poolQueueSize = gauge('pool_queue_size', 'Tasks waiting in the Piscina queue.');
     this.poolUtilization = gauge('pool_utilization_ratio', 'Piscina pool utilisation (0..1).');
@@ -183,57 +183,21 @@ export class TrainingMetrics {
     this.setActiveWorkers(labels.workers);
   }
 
-  /** Start the step timer; the returned function observes and returns the elapsed seconds. */
-  startStep(): () => number {
-    // The first step start anchors the throughput window, so the first
-    // recordStep already yields a rate (over that step's wall time).
-    if (this.window.length === 0) this.window.push({ t: this.now(), total: this.totalExamples });
-    return this.timer(this.stepDuration);
-  }
-
-  startReduce(): () => number {
-    return this.timer(this.reduceDuration);
-  }
-
-  startUpdate(): () => number {
-    return this.timer(this.updateDuration);
-  }
-
-  startBroadcast(): () => number {
-    return this.timer(this.broadcastDuration);
-  }
-
-  /** Broadcast measured where it happens: each worker times its own weight copy; the step's is the slowest. */
-  observeBroadcast(seconds: number): void {
-    this.broadcastDuration.observe(this.base, seconds);
-  }
-
-  /** Workers time their own compute (their clock, their thread) and report it with the gradients. */
-  observeWorkerCompute(worker: number, seconds: number): void {
-    this.workerCompute.observe({ ...this.base, worker: String(worker) }, seconds);
-  }
-
-  /** Record one finished step: counters, per-step gauges and the throughput window. */
-  recordStep(s: StepRecord): void {
+  /** Record one finished step: counters, per-step gauges and histograms, the throughput the trainer measured. */
+  recordStep(s: StepObservation): void {
     this.examples.inc(this.base, s.examples);
     this.steps.inc(this.base, 1);
     this.epoch.set(this.base, s.epoch);
     this.trainLoss.set(this.base, s.loss);
     this.trainAccuracy.set(this.base, s.accuracy);
-    this.learningRate.set(this.base, s.learningRate);
-
-    this.totalExamples += s.examples;
-    const t = this.now();
-    this.window.push({ t, total: this.totalExamples });
-    // Drop samples until the second-oldest is inside the window: the oldest
-    // left is then the anchor at or just before (t - window).
-    const start = t - THROUGHPUT_WINDOW_SECONDS * 1000;
-    while (this.window.length > 2 && this.window[1]!.t <= start) this.window.shift();
-    const anchor = this.window[0]!;
-    const span = (t - anchor.t) / 1000;
-    // With no startStep() before the first recordStep there is no span yet:
-    // leave the gauge unset rather than divide by zero.
-    if (span > 0) this.throughput.set(this.base, (this.totalExamples - anchor.total) / span);
+    this.learningRate.set(this.base, s.lr);
+    this.throughput.set(this.base, s.examplesPerSecond);
+    this.stepDuration.observe(this.base, s.stepSeconds);
+    this.reduceDuration.observe(this.base, s.reduceSeconds);
+    this.updateDuration.observe(this.base, s.updateSeconds);
+    // Workers time their own compute (their clock, their thread); the broadcast is the slowest worker's weight copy.
+    for (const w of s.shards) this.workerCompute.observe({ ...this.base, shard: String(w.shard) }, w.computeSeconds);
+    this.broadcastDuration.observe(this.base, Math.max(0, ...s.shards.map((w) => w.weightCopySeconds)));
   }
 
   recordEval(split: 'train' | 'test', loss: number, accuracy: number): void {
@@ -245,8 +209,9 @@ export class TrainingMetrics {
     this.activeWorkers.set(this.base, n);
   }
 
-  recordWorkerFailure(worker: number, kind: 'throw' | 'exit' | string): void {
-    this.workerFailures.inc({ ...this.base, worker: String(worker), kind }, 1);
+  /** `shard` is the failed task's shard index within its step, -1 for an evaluation task. */
+  recordWorkerFailure(shard: number, kind: 'throw' | 'exit' | string): void {
+    this.workerFailures.inc({ ...this.base, shard: String(shard), kind }, 1);
   }
 
   setPoolStats(queueSize: number, utilization: number): void {
@@ -261,10 +226,5 @@ export class TrainingMetrics {
   /** The registry in Prometheus text format (what /metrics serves). */
   text(): Promise<string> {
     return this.registry.metrics();
-  }
-
-  private timer(h: Histogram<Base>): () => number {
-    const end = h.startTimer(this.base);
-    return () => end();
   }
 }

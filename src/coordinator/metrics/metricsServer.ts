@@ -1,5 +1,5 @@
 /**
- * The coordinator's metrics endpoint (issue #4): GET /metrics in Prometheus
+ * The coordinator's metrics endpoint: GET /metrics in Prometheus
  * text format and GET /healthz, plus a one-shot Pushgateway push for runs
  * that end between scrapes.
  *

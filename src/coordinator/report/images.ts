@@ -9,6 +9,7 @@
  * WORK_EDGE is shrunk before the pixel loops, so a 24-megapixel photo costs
  * about as much as a 1-megapixel one after decoding.
  */
+import type { Stats } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import sharp, { type Metadata } from 'sharp';
 import { ImageError } from '../../shared/errors.js';
@@ -32,7 +33,7 @@ interface Grey {
 }
 
 async function checkFile(file: string): Promise<void> {
-  let info;
+  let info: Stats;
   try {
     info = await stat(file);
   } catch (err) {
@@ -109,7 +110,8 @@ export function borderLevel(img: Grey): number {
     const edgeRow = y < ring || y >= img.height - ring;
     for (let x = 0; x < img.width; x++) {
       if (edgeRow || x < ring || x >= img.width - ring) {
-        hist[img.data[y * img.width + x] ?? 0]!++;
+        const v = img.data[y * img.width + x] ?? 0;
+        hist[v] = (hist[v] ?? 0) + 1;
         n++;
       }
     }

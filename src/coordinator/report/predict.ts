@@ -105,7 +105,9 @@ export async function predictWithModel(model: LayersModel, inputs: readonly (str
   const decoded = await decodeAll(sources);
   const good = decoded.flatMap((d, i) => (d instanceof Float32Array ? [i] : []));
   const pixels = new Float32Array(good.length * PIXELS);
-  good.forEach((fileIndex, j) => pixels.set(decoded[fileIndex] as Float32Array, j * PIXELS));
+  good.forEach((fileIndex, j) => {
+    pixels.set(decoded[fileIndex] as Float32Array, j * PIXELS);
+  });
   const probs = predictProbabilities(model, pixels, good.length);
   let row = 0;
   const results = decoded.map((d, i): PredictResult => {

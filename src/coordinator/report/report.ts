@@ -12,7 +12,6 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { basename, join, relative, resolve } from 'node:path';
 import sharp from 'sharp';
-import { z } from 'zod';
 import { initBackend, type BackendChoice } from '../../shared/backend.js';
 import { CLASS_NAMES, NUM_CLASSES, PIXELS } from '../../shared/dataset.js';
 import { ModelError } from '../../shared/errors.js';
@@ -32,47 +31,9 @@ import { loadFashionMnist } from '../data/fashionMnist.js';
 import { loadModelDir } from '../../shared/modelFiles.js';
 import { predictProbabilities } from './predict.js';
 import { markdownReport, htmlReport, type ReportData } from './reportPages.js';
+import { MetricsSchema, type Run, type RunMetrics } from './runMetrics.js';
 
-const num = z.number();
-const optNum = num.nullable().optional();
-const ClassSchema = z.object({ label: num, name: z.string(), precision: num, recall: num, f1: num, support: num });
-const EvalSchema = z.object({
-  accuracy: num,
-  loss: num,
-  count: optNum,
-  per_class: z.array(ClassSchema).length(NUM_CLASSES),
-  macro_f1: num,
-  weighted_f1: optNum,
-  confusion: z.array(z.array(num).length(NUM_CLASSES)).length(NUM_CLASSES),
-});
-const HistorySchema = z.object({
-  epoch: num,
-  train_loss: optNum,
-  train_accuracy: optNum,
-  test_loss: optNum,
-  test_accuracy: optNum,
-});
-const MetricsSchema = z.object({
-  model: z.string(),
-  backend: z.string().optional(),
-  workers: optNum,
-  epochs: optNum,
-  steps: optNum,
-  examples_per_sec: optNum,
-  wall_s: optNum,
-  time_to_target_s: optNum,
-  test: EvalSchema,
-  history: z.array(HistorySchema).default([]),
-});
-
-export type RunMetrics = z.infer<typeof MetricsSchema>;
-
-export interface Run {
-  dir: string;
-  /** Unique short name for legends and tables: the directory's base name. */
-  label: string;
-  metrics: RunMetrics;
-}
+export type { Run, RunMetrics } from './runMetrics.js';
 
 export interface ReportOptions {
   /** Fashion-MNIST directory for the confused-images grid (default: the usual search). */

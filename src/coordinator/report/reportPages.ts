@@ -5,7 +5,7 @@
  * every value from a run is escaped.
  */
 import type { Figure } from './charts.js';
-import type { Run } from './report.js';
+import type { Run } from './runMetrics.js';
 
 export interface GainRow {
   label: number;

@@ -40,8 +40,9 @@ export class Evaluator {
     let lossSum = 0;
     let count = 0;
     for (const r of results) {
-      if (r.kind !== 'eval') continue;
-      r.confusion.forEach((v, i) => (flat[i] = (flat[i] as number) + v));
+      r.confusion.forEach((v, i) => {
+        flat[i] = (flat[i] as number) + v;
+      });
       lossSum += r.lossSum;
       count += r.count;
     }

@@ -12,6 +12,7 @@
  * decoupled (p -= lr*wd*p) for every optimizer.
  */
 import type { Config } from '../../shared/config.js';
+import { InternalError } from '../../shared/errors.js';
 import type { UpdateKernels } from './updateKernels.js';
 
 export interface OptimizerState {
@@ -46,7 +47,7 @@ export class Optimizer {
 
   restore(state: OptimizerState): void {
     if (state.m.length !== this.state.m.length || state.v.length !== this.state.v.length) {
-      throw new Error('optimizer state does not match the model size');
+      throw new InternalError(`optimizer state of ${state.m.length}+${state.v.length} values does not fit the model's ${this.state.m.length}+${this.state.v.length}`);
     }
     this.state.t = state.t;
     this.state.m.set(state.m);

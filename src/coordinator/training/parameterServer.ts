@@ -10,7 +10,7 @@
  * next task's dispatch.
  */
 import type { Config } from '../../shared/config.js';
-import { ConfigError } from '../../shared/errors.js';
+import { ConfigError, InternalError } from '../../shared/errors.js';
 import type { MicroBatch } from '../../shared/messages.js';
 import { BATCH_NORM_MOMENTUM, type ModelPlan } from '../../shared/modelPlan.js';
 import { Rng, Stream } from '../../shared/rng.js';
@@ -85,12 +85,12 @@ export function initialWeights(plan: ModelPlan, seed: number, into: Float32Array
       for (let i = 0; i < view.length; i++) view[i] = rng.uniform(-limit, limit);
     }
   };
-  plan.params.forEach((p) => fill(p, 0));
-  plan.state.forEach((s) => fill(s, plan.paramCount));
+  for (const p of plan.params) fill(p, 0);
+  for (const s of plan.state) fill(s, plan.paramCount);
 }
 
 export class ParameterServer {
-  /** All weights: params then batch-norm state, shared with the workers. */
+  /** The model's weights: params then batch-norm state, shared with the workers. (Averaging coefficients are `shares`.) */
   readonly weights: Float32Array;
   readonly params: Float32Array;
   private readonly state: Float32Array;
@@ -131,13 +131,14 @@ export class ParameterServer {
     const P = this.plan.paramCount;
     const sorted = [...microBatches].sort((a, b) => a.index - b.index);
     const total = sorted.reduce((s, mb) => s + mb.count, 0);
-    const weights = sorted.map((mb) => mb.count / total);
+    // Each micro-batch's share of the global batch: the averaging coefficients (not model weights).
+    const shares = sorted.map((mb) => mb.count / total);
     const slots = sorted.map((mb) => this.gradientSlots.subarray(mb.index * P, (mb.index + 1) * P));
     // SIMD for whole groups of 4 elements (CNN, 4 slots: 0.30 ms); the same
     // arithmetic in JS for the rest.
     const from = this.kernels ? P - (P % 4) : 0;
-    this.kernels?.reduce(slots, weights, this.gradient, from / 4);
-    reduceRange(slots, weights, this.gradient, from, P);
+    this.kernels?.reduce(slots, shares, this.gradient, from / 4);
+    reduceRange(slots, shares, this.gradient, from, P);
     return this.gradient;
   }
 
@@ -160,11 +161,11 @@ export class ParameterServer {
         let mean = 0;
         let second = 0;
         for (const mb of sorted) {
-          const w = mb.count / total;
+          const share = mb.count / total;
           const m = this.statSlots[mb.index * S + meanSpec.offset + c] as number;
           const v = this.statSlots[mb.index * S + varSpec.offset + c] as number;
-          mean += w * m;
-          second += w * (v + m * m);
+          mean += share * m;
+          second += share * (v + m * m);
         }
         const variance = Math.max(0, second - mean * mean);
         const mi = meanSpec.offset + c;
@@ -186,23 +187,24 @@ export class ParameterServer {
   }
 
   restore(snapshot: { weights: Float32Array; optimizer: OptimizerState }): void {
-    if (snapshot.weights.length !== this.weights.length) throw new Error('checkpoint weights do not match the model size');
+    if (snapshot.weights.length !== this.weights.length) throw new InternalError(`checkpoint weights hold ${snapshot.weights.length} values; the model has ${this.weights.length}`);
     this.weights.set(snapshot.weights);
     this.optimizer.restore(snapshot.optimizer);
   }
 }
 
 /**
- * out[j] = f32(0 + w0*s0[j] + w1*s1[j] + ...) for j in [from, to): each
+ * out[j] = f32(0 + c0*s0[j] + c1*s1[j] + ...) for j in [from, to), where c_i
+ * is micro-batch i's share of the global batch (`shares`): each
  * element's sum runs over the slots in index order in a float64 register and
  * is rounded once. The reference that the SIMD kernel reproduces bit for
  * bit; it runs only the last P % 4 elements, or everything under
  * PIXELSENSE_NO_SIMD=1.
  */
-export function reduceRange(slots: readonly Float32Array[], weights: readonly number[], out: Float32Array, from: number, to: number): void {
+export function reduceRange(slots: readonly Float32Array[], shares: readonly number[], out: Float32Array, from: number, to: number): void {
   for (let j = from; j < to; j++) {
     let acc = 0;
-    for (let i = 0; i < slots.length; i++) acc += (weights[i] as number) * ((slots[i] as Float32Array)[j] as number);
+    for (let i = 0; i < slots.length; i++) acc += (shares[i] as number) * ((slots[i] as Float32Array)[j] as number);
     out[j] = acc;
   }
 }

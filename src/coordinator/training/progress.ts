@@ -4,20 +4,11 @@
  * to stderr, so stdout stays clean for --json.
  */
 import cliProgress from 'cli-progress';
-import type { EpochRecord } from './stepEvent.js';
-
-export interface StepInfo {
-  step: number;
-  epoch: number;
-  epochs: number;
-  loss: number;
-  accuracy: number;
-  examplesPerSecond: number;
-}
+import type { EpochRecord, StepEvent } from './stepEvent.js';
 
 export interface Reporter {
   start(totalSteps: number, startStep: number): void;
-  step(info: StepInfo): void;
+  step(e: StepEvent): void;
   epoch(record: EpochRecord): void;
   log(line: string): void;
   stop(): void;
@@ -71,7 +62,7 @@ class BarReporter implements Reporter {
   start(total: number, start: number): void {
     this.bar = this.multi.create(total, start, { epoch: 1, epochs: '?', eps: 0, loss: '-' });
   }
-  step(i: StepInfo): void {
+  step(i: StepEvent): void {
     this.bar?.update(i.step, { epoch: i.epoch, epochs: i.epochs, eps: Math.round(i.examplesPerSecond), loss: i.loss.toFixed(4) });
   }
   epoch(r: EpochRecord): void {
@@ -96,7 +87,7 @@ class LineReporter implements Reporter {
     this.total = total;
     this.every = Math.max(1, Math.min(100, Math.round(total / 20)));
   }
-  step(i: StepInfo): void {
+  step(i: StepEvent): void {
     if (i.step % this.every === 0 || i.step === this.total) {
       this.log(`step ${i.step}/${this.total} epoch ${i.epoch}/${i.epochs} loss ${i.loss.toFixed(4)} acc ${pct(i.accuracy)} ${Math.round(i.examplesPerSecond)} ex/s`);
     }

@@ -5,6 +5,7 @@
  * of computing their own versions of the same numbers.
  */
 import { EventEmitter } from 'node:events';
+import type { WorkerMemory } from '../../shared/messages.js';
 
 /** One worker task's share of a step (one entry per shard, in shard order). */
 export interface ShardTiming {
@@ -17,6 +18,10 @@ export interface ShardTiming {
   readonly examples: number;
   /** Live tf tensors in the worker after the task (must stay flat across steps). */
   readonly tensors: number;
+  /** Part of computeSeconds spent copying the shared weights into fresh tensors (the broadcast as the worker sees it). */
+  readonly weightCopySeconds: number;
+  /** The worker's memory after the task, when it reported it. */
+  readonly memory?: WorkerMemory;
 }
 
 export interface StepEvent {

@@ -1,20 +1,13 @@
 /**
- * Running statistics of training steps: throughput (overall and over a
- * sliding window), per-epoch train loss/accuracy, and where each step's time
- * goes (worker compute, waiting for the slowest worker, reduce, update,
- * coordinator overhead).
+ * Running statistics over the trainer's steps: throughput over the one
+ * sliding window (the number the StepEvent, the progress bar and the
+ * Prometheus gauge all show), per-epoch train loss/accuracy, and the run's
+ * mean step breakdown.
  */
-export interface StepSample {
-  readonly examples: number;
-  readonly loss: number;
-  readonly accuracy: number;
-  readonly stepSeconds: number;
-  readonly computeSeconds: readonly number[];
-  readonly reduceSeconds: number;
-  readonly updateSeconds: number;
-}
+import { THROUGHPUT_WINDOW_SECONDS } from '../metrics/metrics.js';
+import type { StepEvent } from './stepEvent.js';
 
-/** Mean seconds per step in each phase. `compute` is the mean worker's, `wait` the gap to the slowest. */
+/** Mean seconds per step in each phase over a run: metrics.json's step_timing (snake_case: it is written as JSON). */
 export interface StepTiming {
   steps: number;
   step_s: number;
@@ -25,47 +18,75 @@ export interface StepTiming {
   overhead_s: number;
 }
 
-const WINDOW = 20;
+/** The parts of a step that StepStats reads. */
+export type StepTotals = Pick<StepEvent, 'examples' | 'loss' | 'accuracy' | 'stepSeconds' | 'computeSeconds' | 'waitSeconds' | 'reduceSeconds' | 'updateSeconds' | 'overheadSeconds'>;
+
+/**
+ * Where a step's wall time went: the mean worker's compute, the mean gap to
+ * the slowest worker, and what neither the workers nor the parameter server
+ * account for (dispatch, wake-ups, bookkeeping: `stepSeconds` spans
+ * dispatch to the end of the update).
+ */
+export function stepBreakdown(
+  stepSeconds: number,
+  computeSeconds: readonly number[],
+  reduceSeconds: number,
+  updateSeconds: number,
+): Pick<StepEvent, 'computeSeconds' | 'waitSeconds' | 'overheadSeconds'> {
+  const max = Math.max(...computeSeconds);
+  const mean = computeSeconds.reduce((a, b) => a + b, 0) / computeSeconds.length;
+  return { computeSeconds: mean, waitSeconds: max - mean, overheadSeconds: Math.max(0, stepSeconds - max - reduceSeconds - updateSeconds) };
+}
+
+/** Injectable clock (milliseconds), so the throughput window is testable without sleeping. */
+export type Clock = () => number;
 
 export class StepStats {
   private examples = 0;
   private seconds = 0;
   private epoch = { examples: 0, lossSum: 0, correct: 0, seconds: 0 };
-  private window: { examples: number; seconds: number }[] = [];
+  /**
+   * Throughput window: cumulative example counts at step ends, oldest first.
+   * The first entry is the anchor (at or before the window start), so the
+   * rate spans the whole window once training has run that long.
+   */
+  private window: { t: number; total: number }[] = [];
   private timing: StepTiming = { steps: 0, step_s: 0, compute_s: 0, wait_s: 0, reduce_s: 0, update_s: 0, overhead_s: 0 };
 
-  /** Adds a step; returns its own breakdown (for the step log). */
-  add(s: StepSample): Omit<StepTiming, 'steps'> {
+  constructor(private readonly now: Clock = () => performance.now()) {}
+
+  /** Counts a step that has just ended; returns the throughput over the last THROUGHPUT_WINDOW_SECONDS, examples/s. */
+  add(s: StepTotals): number {
     this.examples += s.examples;
     this.seconds += s.stepSeconds;
     this.epoch.examples += s.examples;
     this.epoch.lossSum += s.loss * s.examples;
     this.epoch.correct += s.accuracy * s.examples;
     this.epoch.seconds += s.stepSeconds;
-    this.window.push({ examples: s.examples, seconds: s.stepSeconds });
-    if (this.window.length > WINDOW) this.window.shift();
-    const max = Math.max(...s.computeSeconds);
-    const mean = s.computeSeconds.reduce((a, b) => a + b, 0) / s.computeSeconds.length;
-    // stepSeconds spans dispatch to the end of the update; what the workers and
-    // the parameter server do not account for is coordinator overhead.
-    const own = {
-      step_s: s.stepSeconds,
-      compute_s: mean,
-      wait_s: max - mean,
-      reduce_s: s.reduceSeconds,
-      update_s: s.updateSeconds,
-      overhead_s: Math.max(0, s.stepSeconds - max - s.reduceSeconds - s.updateSeconds),
-    };
     const t = this.timing;
     t.steps += 1;
-    for (const k of Object.keys(own) as (keyof typeof own)[]) t[k] += own[k];
-    return own;
+    t.step_s += s.stepSeconds;
+    t.compute_s += s.computeSeconds;
+    t.wait_s += s.waitSeconds;
+    t.reduce_s += s.reduceSeconds;
+    t.update_s += s.updateSeconds;
+    t.overhead_s += s.overheadSeconds;
+    return this.slide(s.examples, s.stepSeconds);
   }
 
-  recentExamplesPerSecond(): number {
-    const e = this.window.reduce((a, w) => a + w.examples, 0);
-    const s = this.window.reduce((a, w) => a + w.seconds, 0);
-    return s > 0 ? e / s : 0;
+  private slide(examples: number, stepSeconds: number): number {
+    const t = this.now();
+    // The first step anchors the window at its own start.
+    if (this.window.length === 0) this.window.push({ t: t - stepSeconds * 1000, total: 0 });
+    const total = (this.window[this.window.length - 1] as { total: number }).total + examples;
+    this.window.push({ t, total });
+    // Drop samples until the second-oldest is inside the window: the oldest
+    // left is then the anchor at or just before (t - window).
+    const start = t - THROUGHPUT_WINDOW_SECONDS * 1000;
+    while (this.window.length > 2 && (this.window[1] as { t: number }).t <= start) this.window.shift();
+    const anchor = this.window[0] as { t: number; total: number };
+    const span = (t - anchor.t) / 1000;
+    return span > 0 ? (total - anchor.total) / span : 0;
   }
 
   overallExamplesPerSecond(): number {

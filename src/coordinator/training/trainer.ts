@@ -17,14 +17,15 @@ import { epochPermutation } from '../../shared/rng.js';
 import { saveCheckpoint, type Checkpoint } from './checkpoint.js';
 import { evalReport, type EvalReport } from '../report/classification.js';
 import { Evaluator } from './evaluator.js';
-import { toLayersModel } from './layersExport.js';
+import { toLayersModel } from '../../shared/layersExport.js';
 import type { TrainingMetrics } from '../metrics/metrics.js';
 import { saveLayersModel } from '../../shared/modelFiles.js';
 import { allocateBuffers, ParameterServer, workerBuffers } from './parameterServer.js';
 import type { Reporter } from './progress.js';
 import type { RunDir } from './runDir.js';
 import { learningRate } from './schedule.js';
-import { StepStats, type StepTiming } from './stepStats.js';
+import { stepBreakdown, StepStats, type StepTiming } from './stepStats.js';
+import { stepLogRecord } from './stepLog.js';
 import { TrainerEmitter, type EpochRecord, type StepEvent } from './stepEvent.js';
 
 export type { EpochRecord } from './stepEvent.js';
@@ -60,17 +61,6 @@ export interface TrainResult {
 }
 
 export type TrainTaskResult = Extract<TaskResult, { kind: 'train' }>;
-/** One step's own breakdown (seconds), as StepStats.add returns it. */
-export type StepBreakdown = Omit<StepTiming, 'steps'>;
-
-/** What runSteps() returns per step: its breakdown and the workers' own results (compute, memory). */
-export interface StepReport {
-  /** Global step number after this step (1-based). */
-  readonly step: number;
-  readonly examples: number;
-  readonly timing: StepBreakdown;
-  readonly results: readonly TrainTaskResult[];
-}
 
 export class Trainer {
   readonly plan: ModelPlan;
@@ -118,7 +108,7 @@ export class Trainer {
     const ps = new ParameterServer(plan, o.cfg, buffers);
     const pool = await WorkerPool.start({
       workers: o.workers,
-      init: { config: o.cfg, backend: o.cfg.runtime.backend, stockKernels: o.cfg.runtime.stockKernels, dataset: o.dataset, order, ...workerBuffers(buffers) },
+      init: { backend: o.cfg.runtime.backend, stockKernels: o.cfg.runtime.stockKernels, dataset: o.dataset, training: { config: o.cfg, order, ...workerBuffers(buffers) } },
       onFailure: (shard, kind, err, label, attempt) => {
         o.metrics.recordWorkerFailure(shard, kind);
         const error = err instanceof Error ? err.message : String(err);
@@ -126,6 +116,11 @@ export class Trainer {
       },
     });
     const trainer = new Trainer(o, pool, new Evaluator(pool, o.dataset), ps, new Uint32Array(order));
+    trainer.events.on('step', (e) => {
+      o.metrics.recordStep(e);
+      o.runDir.log(stepLogRecord(e));
+      o.reporter.step(e);
+    });
     if (o.resume) trainer.restore(o.resume);
     else ps.initialize(o.cfg.train.seed);
     return trainer;
@@ -177,49 +172,26 @@ export class Trainer {
   }
 
   /**
-   * Run `n` more training steps and nothing else: no evaluation, checkpoint
-   * or model export, and `train.maxSteps` is not consulted. For measuring the
-   * steady-state step loop (pixelsense bench); training uses run().
+   * One optimizer step: dispatch the shards, reduce, update the weights, log;
+   * its StepEvent goes to `events`. run() is the training loop; this is for a
+   * caller that drives steps itself and wants nothing else (pixelsense bench):
+   * no evaluation, checkpoint or export, and train.maxSteps is not consulted.
    */
-  async runSteps(n: number): Promise<StepReport[]> {
+  async trainStep(): Promise<void> {
     if (this.startedAt === 0) this.startedAt = performance.now();
-    const reports: StepReport[] = [];
-    for (let i = 0; i < n; i++) reports.push(await this.trainStep());
-    return reports;
-  }
-
-  /**
-   * pixelsense bench --ceiling: every worker computes its shard of the next
-   * step `repeat` times back to back, all workers at once, with no reduce,
-   * update or dispatch in between: what the machine gives W uncoordinated
-   * threads doing this work. Weights and the step counter are untouched (the
-   * gradient slots are overwritten).
-   */
-  async runUncoordinated(repeat: number): Promise<{ examples: number; seconds: number }> {
-    const micro = this.batchAt(this.step);
-    const t0 = performance.now();
-    await this.dispatch(this.step, micro, repeat);
-    return { examples: repeat * micro.reduce((s, m) => s + m.count, 0), seconds: (performance.now() - t0) / 1000 };
-  }
-
-  /** One optimizer step: dispatch the shards, reduce, update the weights, log. */
-  private async trainStep(): Promise<StepReport> {
-    const { metrics } = this.o;
     const step = this.step;
     const lr = this.learningRateAt(step);
     const micro = this.batchAt(step);
-    const stopStepTimer = metrics.startStep();
+    const t0 = performance.now();
     const results = await this.dispatch(step, micro);
-    const stopReduce = metrics.startReduce();
+    const t1 = performance.now();
     this.ps.reduce(micro);
     this.ps.updateBatchNormState(micro);
-    const reduceSeconds = stopReduce();
-    const stopUpdate = metrics.startUpdate();
+    const t2 = performance.now();
     this.ps.apply(lr);
-    const updateSeconds = stopUpdate();
+    const t3 = performance.now();
     this.step = step + 1;
-    const timing = this.record(step, lr, results, stopStepTimer(), reduceSeconds, updateSeconds);
-    return { step: step + 1, examples: micro.reduce((s, m) => s + m.count, 0), timing, results };
+    this.publish(step, lr, results, { stepSeconds: (t3 - t0) / 1000, reduceSeconds: (t2 - t1) / 1000, updateSeconds: (t3 - t2) / 1000 });
   }
 
   private learningRateAt(step: number): number {
@@ -240,51 +212,36 @@ export class Trainer {
   }
 
   /** One task per shard; all run concurrently, failures are retried by the pool. */
-  private async dispatch(step: number, micro: MicroBatch[], repeat = 1): Promise<TrainTaskResult[]> {
+  private async dispatch(step: number, micro: MicroBatch[]): Promise<TrainTaskResult[]> {
     const epoch = Math.floor(step / this.stepsPerEpoch);
     const shards = shardMicroBatches(micro, this.pool.size);
-    const results = await Promise.all(
+    return Promise.all(
       shards.map((microBatches, shard) =>
-        this.pool.run({ kind: 'train', epoch, step, shard, attempt: 0, microBatches, ...(repeat > 1 ? { repeat } : {}) }, `train step ${step} shard ${shard}`),
+        this.pool.run({ kind: 'train', epoch, step, shard, attempt: 0, microBatches }, `train step ${step} shard ${shard}`),
       ),
     );
-    return results.filter((r): r is TrainTaskResult => r.kind === 'train');
   }
 
-  private record(step: number, lr: number, results: TrainTaskResult[], stepSeconds: number, reduceSeconds: number, updateSeconds: number): StepBreakdown {
-    const { metrics, reporter, runDir } = this.o;
+  /** The step's one StepEvent: the run log, the metrics and the progress bar subscribe to it (see create()). */
+  private publish(step: number, lr: number, results: TrainTaskResult[], t: Pick<StepEvent, 'stepSeconds' | 'reduceSeconds' | 'updateSeconds'>): void {
     const mbs = results.flatMap((r) => r.microBatches);
     const examples = mbs.reduce((s, m) => s + m.count, 0);
     const loss = mbs.reduce((s, m) => s + m.loss * m.count, 0) / examples;
     const accuracy = mbs.reduce((s, m) => s + m.correct, 0) / examples;
-    const epoch = Math.floor(step / this.stepsPerEpoch);
-    results.forEach((r, worker) => metrics.observeWorkerCompute(worker, r.computeSeconds));
-    metrics.observeBroadcast(Math.max(...results.map((r) => r.weightCopySeconds ?? 0)));
-    metrics.recordStep({ examples, loss, accuracy, learningRate: lr, epoch: epoch + 1 });
-    metrics.setPoolStats(this.pool.queueSize, this.pool.utilization);
     const computes = results.map((r) => r.computeSeconds);
-    const t = this.stats.add({ examples, loss, accuracy, stepSeconds, computeSeconds: computes, reduceSeconds, updateSeconds });
-    runDir.log({ event: 'step', step: step + 1, epoch: epoch + 1, lr, loss, accuracy, examples, ...t, tensors: results.map((r) => r.numTensors), threads: results.map((r) => r.threadId) });
-    const examplesPerSecond = this.stats.recentExamplesPerSecond();
-    reporter.step({ step: step + 1, epoch: epoch + 1, epochs: this.o.cfg.train.epochs, loss, accuracy, examplesPerSecond });
     const slowest = Math.max(...computes);
-    const event: StepEvent = {
+    const totals = { examples, loss, accuracy, ...t, ...stepBreakdown(t.stepSeconds, computes, t.reduceSeconds, t.updateSeconds) };
+    const examplesPerSecond = this.stats.add(totals);
+    this.o.metrics.setPoolStats(this.pool.queueSize, this.pool.utilization);
+    this.events.emit('step', {
+      ...totals,
       step: step + 1,
-      epoch: epoch + 1,
+      epoch: Math.floor(step / this.stepsPerEpoch) + 1,
       epochs: this.o.cfg.train.epochs,
       lastStep: this.lastStep,
-      examples,
-      loss,
-      accuracy,
       lr,
       examplesPerSecond,
       elapsedSeconds: this.elapsed(),
-      stepSeconds: t.step_s,
-      computeSeconds: t.compute_s,
-      waitSeconds: t.wait_s,
-      reduceSeconds: t.reduce_s,
-      updateSeconds: t.update_s,
-      overheadSeconds: t.overhead_s,
       shards: results.map((r, shard) => ({
         shard,
         threadId: r.threadId,
@@ -292,10 +249,10 @@ export class Trainer {
         waitSeconds: slowest - r.computeSeconds,
         examples: r.microBatches.reduce((s, m) => s + m.count, 0),
         tensors: r.numTensors,
+        weightCopySeconds: r.weightCopySeconds ?? 0,
+        ...(r.memory ? { memory: r.memory } : {}),
       })),
-    };
-    this.events.emit('step', event);
-    return t;
+    });
   }
 
   /** Epoch-end and periodic evaluation; returns true when the target accuracy is reached. */
@@ -423,7 +380,7 @@ export class Trainer {
     };
   }
 
-  /** Digest of the current weights, for the worker-count invariance checks. */
+  /** The parameter server's live weights (params, then batch-norm state): a view, not a copy; slice() it to keep. */
   get weights(): Float32Array {
     return this.ps.weights;
   }

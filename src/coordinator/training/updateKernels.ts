@@ -1,7 +1,8 @@
 /**
  * The parameter server's two hot loops, the gradient reduce and the
  * optimizer update, as hand-assembled WebAssembly SIMD over the shared
- * parameter memory (see paramMemory.ts).
+ * WebAssembly memory of the parameter server (allocateBuffers in
+ * parameterServer.ts).
  *
  * Why: both run on the coordinator while every worker waits, so they are
  * pure serial time in each step. In plain JS they cost ~2.5 ms per CNN step
@@ -164,11 +165,11 @@ export class UpdateKernels {
     return arrays.every((a) => a.length === 0 || a.buffer === this.memory.buffer);
   }
 
-  /** out[0, 4*chunks) = sum over i of weights[i] * slots[i], element by element in slot order (f64, one rounding). */
-  reduce(slots: readonly Float32Array[], weights: readonly number[], out: Float32Array, chunks: number): void {
+  /** out[0, 4*chunks) = sum over i of shares[i] * slots[i], element by element in slot order (f64, one rounding). */
+  reduce(slots: readonly Float32Array[], shares: readonly number[], out: Float32Array, chunks: number): void {
     if (slots.length > this.maxSlots) throw new Error(`reduce over ${slots.length} slots; the scratch area holds ${this.maxSlots}`);
     slots.forEach((s, i) => {
-      this.f64[8 + i] = weights[i] as number;
+      this.f64[8 + i] = shares[i] as number;
       this.i32[i] = s.byteOffset;
     });
     this.fns.reduce(this.scratch + (8 + this.maxSlots) * 8, this.scratch + 64, slots.length, out.byteOffset, chunks);

@@ -6,7 +6,7 @@
 import { availableParallelism } from 'node:os';
 import { move, Piscina } from 'piscina';
 import { WorkerError } from '../../shared/errors.js';
-import { decodeResult, encode, type TaskMessage, type TaskResult, type WorkerInit } from '../../shared/messages.js';
+import { decodeResult, encode, RESULT_KIND, type ResultOf, type TaskMessage, type WorkerInit } from '../../shared/messages.js';
 
 export const MAX_ATTEMPTS = 3;
 
@@ -17,21 +17,26 @@ export interface PoolOptions {
   readonly onFailure?: (shard: number, kind: 'throw' | 'exit', err: unknown, label: string, attempt: number) => void;
 }
 
-/** null/undefined (config default, no --workers) = one per core. */
+/** null/undefined (config default, no --workers) = one per core; the schema and the CLI refuse anything below 1. */
 export function resolveWorkerCount(requested: number | null | undefined): number {
-  return requested !== null && requested !== undefined && requested > 0 ? requested : availableParallelism();
+  return requested ?? availableParallelism();
 }
 
 export class WorkerPool {
   /** Set by close(): tasks that fail because the pool is going away are not retried or counted. */
   private closing = false;
+  private backendName = 'unknown';
 
   private constructor(
     private readonly piscina: Piscina,
     readonly size: number,
-    readonly backend: string,
     private readonly onFailure: PoolOptions['onFailure'],
   ) {}
+
+  /** The tfjs backend the workers initialised (as the first warm-up reported it). */
+  get backend(): string {
+    return this.backendName;
+  }
 
   /** Start the threads and initialise a backend in each (so no step pays the start-up). */
   static async start(opts: PoolOptions): Promise<WorkerPool> {
@@ -45,21 +50,19 @@ export class WorkerPool {
       // Each task is a whole shard of a step; a queue longer than the pool only happens in eval.
       maxQueue: 'auto',
     });
-    const warm = await Promise.all(
-      Array.from({ length: opts.workers }, async () => decodeResult(await piscina.run(move(encode({ kind: 'warmup' }))))),
-    );
-    const first = warm[0];
-    const backend = first && first.kind === 'warmup' ? first.backend : 'unknown';
-    return new WorkerPool(piscina, opts.workers, backend, opts.onFailure);
+    const pool = new WorkerPool(piscina, opts.workers, opts.onFailure);
+    const warm = await Promise.all(Array.from({ length: opts.workers }, (_, k) => pool.once({ kind: 'warmup' }, `warm-up ${k}`)));
+    pool.backendName = warm[0]?.backend ?? 'unknown';
+    return pool;
   }
 
-  /** Run one task, retrying failures on a live or replacement worker. */
-  async run(task: TaskMessage, label: string): Promise<TaskResult> {
+  /** Run one task, retrying failures on a live or replacement worker; resolves with that task kind's result. */
+  async run<T extends TaskMessage>(task: T, label: string): Promise<ResultOf<T>> {
     let lastError: unknown;
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const message = task.kind === 'train' ? { ...task, attempt } : task;
       try {
-        return decodeResult(await this.piscina.run(move(encode(message))));
+        return await this.once(message as T, label);
       } catch (err) {
         if (this.closing) throw err;
         lastError = err;
@@ -71,6 +74,13 @@ export class WorkerPool {
       }
     }
     throw new WorkerError(label, MAX_ATTEMPTS, { cause: lastError });
+  }
+
+  /** One attempt: send, decode, and check that the answer is of the kind this task gets. */
+  private async once<T extends TaskMessage>(task: T, label: string): Promise<ResultOf<T>> {
+    const result = decodeResult(await this.piscina.run(move(encode(task))));
+    if (result.kind !== RESULT_KIND[task.kind]) throw new Error(`${label}: a '${task.kind}' task answered with a '${result.kind}' result`);
+    return result as ResultOf<T>;
   }
 
   get queueSize(): number {

@@ -6,8 +6,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { IMAGE_SIZE } from '../../shared/dataset.js';
-import { BATCH_NORM_EPSILON, BATCH_NORM_MOMENTUM, type ModelPlan } from '../../shared/modelPlan.js';
+import { IMAGE_SIZE } from './dataset.js';
+import { BATCH_NORM_EPSILON, BATCH_NORM_MOMENTUM, type ModelPlan } from './modelPlan.js';
 
 const INPUT_SHAPE = [IMAGE_SIZE, IMAGE_SIZE, 1];
 

@@ -1,0 +1,40 @@
+/**
+ * The PIXELSENSE_FAULT test hook's syntax, read by both sides: the
+ * coordinator validates the variable before it starts a pool (so a typo is a
+ * usage error, not a worker start-up failure), the worker injects the faults
+ * (src/worker/faults.ts).
+ *
+ * PIXELSENSE_FAULT is a comma-separated list of `throw:STEP:WORKER` (the task
+ * throws) and `exit:STEP:WORKER` (the worker thread exits), where WORKER is
+ * the shard index within that step. Faults fire on a task's first attempt
+ * only, so the retried share of the step succeeds.
+ *
+ * An optional fourth field, `throw:STEP:WORKER:TIMES`, makes the fault fire
+ * on the first TIMES attempts (default 1): TIMES >= MAX_ATTEMPTS (3) exercises
+ * the give-up path (the run saves a checkpoint and aborts).
+ */
+import { UsageError } from './errors.js';
+
+export interface Fault {
+  readonly kind: 'throw' | 'exit';
+  readonly step: number;
+  readonly shard: number;
+  /** How many attempts of the task fail (1 = the first only). */
+  readonly times: number;
+}
+
+export function parseFaults(spec: string | undefined): Fault[] {
+  if (!spec) return [];
+  return spec
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((item) => {
+      const [kind, step, shard, times, ...rest] = item.split(':');
+      const uint = (s: string | undefined) => /^\d+$/.test(s ?? '');
+      if ((kind !== 'throw' && kind !== 'exit') || !uint(step) || !uint(shard) || (times !== undefined && !/^[1-9]\d*$/.test(times)) || rest.length > 0) {
+        throw new UsageError(`PIXELSENSE_FAULT: '${item}' is not throw:STEP:WORKER or exit:STEP:WORKER (optionally :TIMES)`);
+      }
+      return { kind, step: Number(step), shard: Number(shard), times: times === undefined ? 1 : Number(times) };
+    });
+}
