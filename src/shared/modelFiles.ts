@@ -9,46 +9,29 @@
  * properties of undefined", with no file name. Every defect here becomes a
  * ModelError `<file>: <defect>` (exit 2).
  */
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, normalize, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { loadLayersModel, type LayersModel } from '@tensorflow/tfjs-layers';
 import { ModelError } from './errors.js';
+import { replaceDirAtomic, writeFileSynced } from './atomicFile.js';
 import { IMAGE_SIZE, NUM_CLASSES } from './dataset.js';
 
 export const MODEL_JSON = 'model.json';
 export const WEIGHTS_BIN = 'weights.bin';
 
 /**
- * Write `buf` to `file` atomically: a temp file in the same directory, fsync,
- * rename. A reader (or a crash) sees the old file or the new one, never half.
- * The fsync costs a few ms per file; models are saved once per run or checkpoint.
- */
-async function writeAtomic(file: string, buf: Uint8Array): Promise<void> {
-  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  const fh = await open(tmp, 'w');
-  try {
-    await fh.writeFile(buf);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
-    await rename(tmp, file);
-  } catch (err) {
-    await unlink(tmp).catch(() => undefined);
-    throw err;
-  }
-}
-
-/**
- * Save `model` as `<dir>/model.json` + `<dir>/weights.bin` (the directory is
- * created). weights.bin is renamed into place before model.json, so a
- * model.json on disk always describes weights that are already complete.
+ * Save `model` as `<dir>/model.json` + `<dir>/weights.bin`, as a unit: both
+ * files are written and synced in a temp sibling directory, which then
+ * replaces `dir` (atomicFile.replaceDirAtomic). A crash never pairs new
+ * weights with an old model.json or the reverse.
  */
 export async function saveLayersModel(model: LayersModel, dir: string): Promise<void> {
-  await mkdir(dir, { recursive: true });
+  await mkdir(dirname(resolve(dir)), { recursive: true });
+  await replaceDirAtomic(dir, (tmp) => saveModelFiles(model, tmp));
+}
+
+async function saveModelFiles(model: LayersModel, dir: string): Promise<void> {
   const handler = tf.io.withSaveHandler(async (artifacts) => {
     if (artifacts.modelTopology === undefined || artifacts.weightSpecs === undefined) {
       throw new ModelError(join(dir, MODEL_JSON), 'tfjs produced no topology or weight specs to save');
@@ -64,8 +47,8 @@ export async function saveLayersModel(model: LayersModel, dir: string): Promise<
     };
     if (artifacts.trainingConfig !== undefined) modelJson.trainingConfig = artifacts.trainingConfig;
     if (artifacts.userDefinedMetadata !== undefined) modelJson.userDefinedMetadata = artifacts.userDefinedMetadata;
-    await writeAtomic(join(dir, WEIGHTS_BIN), weights);
-    await writeAtomic(join(dir, MODEL_JSON), Buffer.from(JSON.stringify(modelJson)));
+    writeFileSynced(join(dir, WEIGHTS_BIN), weights);
+    writeFileSynced(join(dir, MODEL_JSON), JSON.stringify(modelJson));
     return {
       modelArtifactsInfo: {
         dateSaved: new Date(),

@@ -14,10 +14,11 @@
  * Format 1 files (no digest, the fields at the top level) are still read.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { pack, unpack } from 'msgpackr';
 import { CheckpointError } from '../../shared/errors.js';
+import { processAlive, writeFileAtomic } from '../../shared/atomicFile.js';
 import type { OptimizerState } from './optimizer.js';
 
 export const CHECKPOINT_FORMAT = 2;
@@ -41,6 +42,8 @@ export interface Checkpoint {
 }
 
 const NAME = /^ckpt-(\d{9})\.msgpack$/;
+/** writeFileAtomic's temp names (atomicFile.tempSibling), and the older `.tmp-PID` form. */
+const TEMP = /^ckpt-\d{9}\.msgpack\.tmp-(\d+)(?:-[0-9a-f]{8})?$/;
 
 export function checkpointDir(runDir: string): string {
   return join(runDir, 'checkpoints');
@@ -57,18 +60,19 @@ export function saveCheckpoint(runDir: string, ckpt: Omit<Checkpoint, 'format'>,
     optimizer: { t: ckpt.optimizer.t, m: asBytes(ckpt.optimizer.m), v: asBytes(ckpt.optimizer.v) },
   });
   const bytes = pack({ format: CHECKPOINT_FORMAT, sha256: sha256(body), body });
-  const tmp = `${file}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w');
-  try {
-    for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, file);
-  fsyncDir(dir);
+  // Temp file, fsync, rename, fsync of the directory; the temp file is removed if any of it fails (ENOSPC).
+  writeFileAtomic(file, bytes);
   for (const old of listCheckpoints(runDir).slice(0, -keep)) rmSync(join(dir, old));
+  removeOrphans(dir);
   return file;
+}
+
+/** Temp files of writers that died mid-write (kill -9, power loss): never read, so never pruned otherwise. */
+function removeOrphans(dir: string): void {
+  for (const name of readdirSync(dir)) {
+    const m = TEMP.exec(name);
+    if (m && !processAlive(Number(m[1]))) rmSync(join(dir, name), { force: true });
+  }
 }
 
 /** Checkpoint file names, oldest first. */
@@ -116,19 +120,6 @@ export function readCheckpoint(file: string, expectedHash: string): Checkpoint {
 
 function sha256(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
-}
-
-/** Make the rename durable; not every platform can fsync a directory, and the file itself is already synced. */
-function fsyncDir(dir: string): void {
-  let fd: number | undefined;
-  try {
-    fd = openSync(dir, 'r');
-    fsyncSync(fd);
-  } catch {
-    // best effort (e.g. Windows)
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
 }
 
 /**

@@ -8,21 +8,17 @@
  *   <out>/model/           the trained model, TensorFlow.js Layers format
  *   <out>/checkpoints/     msgpackr checkpoints, newest K kept
  */
-import { appendFileSync, existsSync, mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { configToYaml, type Config } from '../../shared/config.js';
 import { RunDirError } from '../../shared/errors.js';
+import { writeFileAtomic } from '../../shared/atomicFile.js';
+
+export { writeFileAtomic } from '../../shared/atomicFile.js';
 
 export function defaultRunDir(model: string, now = new Date()): string {
   const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z').replace('T', '-');
   return join('runs', `${stamp}-${model}`);
-}
-
-/** Write a file atomically: temp file in the same directory, then rename. */
-export function writeFileAtomic(file: string, data: string | Uint8Array): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, data);
-  renameSync(tmp, file);
 }
 
 export class RunDir {
