@@ -4,7 +4,6 @@
  * before the run directory is touched.
  */
 import { randomUUID } from 'node:crypto';
-import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { configHash, loadConfig, type Config } from '../../shared/config.js';
 import { initBackend } from '../../shared/backend.js';
@@ -66,12 +65,8 @@ export async function runTrain(argv: TrainArgs): Promise<number> {
   if (endpoint) log(`metrics: ${endpoint.url}`);
 
   const runDir = resumeDir ? RunDir.open(resumeDir) : RunDir.create(argv.out ?? defaultRunDir(cfg.model.kind), argv.overwrite === true);
-  if (!resumeDir) {
-    // --overwrite: a previous run's checkpoints must not outlive it, or a later
-    // --resume of this directory could pick one of them up as the newest.
-    if (argv.overwrite === true) rmSync(checkpointDir(runDir.path), { recursive: true, force: true });
-    runDir.writeConfig(cfg);
-  }
+  // --overwrite: RunDir.create has removed the previous run's model, checkpoints and records.
+  if (!resumeDir) runDir.writeConfig(cfg);
   const plan = planModel(cfg.model);
   runDir.writeJson('run.json', {
     run_id: runId,

@@ -8,7 +8,7 @@
  *   <out>/model/           the trained model, TensorFlow.js Layers format
  *   <out>/checkpoints/     msgpackr checkpoints, newest K kept
  */
-import { appendFileSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { configToYaml, type Config } from '../../shared/config.js';
 import { RunDirError } from '../../shared/errors.js';
@@ -21,13 +21,46 @@ export function defaultRunDir(model: string, now = new Date()): string {
   return join('runs', `${stamp}-${model}`);
 }
 
+/** Files every run directory has from its first moment (config.yaml, then run.json, before any step). */
+const RUN_MARKERS = ['config.yaml', 'run.json'];
+
+/**
+ * What a run writes, in the order --overwrite removes it: the model first.
+ * config.yaml and run.json stay (the new run replaces them atomically at once),
+ * so a crash at any point leaves a directory --overwrite still accepts.
+ */
+const RUN_OUTPUTS = ['model', 'metrics.json', 'endpoint.json', 'checkpoints'];
+/** Leftovers of an interrupted atomic write (atomicFile.tempSibling). */
+const RUN_TEMP = /^(?:model|metrics\.json|endpoint\.json|run\.json|config\.yaml)\.(?:tmp|old)-\d+/;
+
+export function isRunDir(path: string): boolean {
+  return RUN_MARKERS.every((m) => statSync(join(path, m), { throwIfNoEntry: false })?.isFile() === true);
+}
+
+function clearRun(path: string, entries: string[]): void {
+  for (const name of RUN_OUTPUTS) rmSync(join(path, name), { recursive: true, force: true });
+  for (const name of entries) if (RUN_TEMP.test(name)) rmSync(join(path, name), { recursive: true, force: true });
+}
+
 export class RunDir {
   private constructor(readonly path: string) {}
 
-  /** Create (or, with overwrite, reuse) a run directory; a non-empty one is refused otherwise. */
+  /**
+   * Create (or, with overwrite, reuse) a run directory; a non-empty one is
+   * refused otherwise. --overwrite accepts only a PixelSense run directory
+   * (isRunDir), checked before anything is touched, and removes every file
+   * the previous run left, the model first: if the new run then dies, the
+   * directory holds no model at all rather than the old one next to the new
+   * config. Files a run does not write are left alone.
+   */
   static create(path: string, overwrite: boolean): RunDir {
-    if (existsSync(path) && readdirSync(path).length > 0 && !overwrite) {
-      throw new RunDirError(path, 'run directory exists and is not empty; pass --overwrite or choose another --out');
+    const entries = existsSync(path) ? readdirSync(path) : [];
+    if (entries.length > 0) {
+      if (!overwrite) throw new RunDirError(path, 'run directory exists and is not empty; pass --overwrite or choose another --out');
+      if (!isRunDir(path)) {
+        throw new RunDirError(path, `--overwrite refused: not a PixelSense run directory (no ${RUN_MARKERS.join(' + ')}); nothing was changed`);
+      }
+      clearRun(path, entries);
     }
     mkdirSync(path, { recursive: true });
     const dir = new RunDir(path);
