@@ -129,6 +129,13 @@ const runtime = z.strictObject({
   backend: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'),
   /** Use tfjs's stock wasm kernels instead of PixelSense's (for measuring). */
   stockKernels: z.boolean().default(false),
+  /**
+   * Seconds one worker task (a step's shard, an evaluation chunk) may take,
+   * queue wait included, before its thread is terminated and the task retried
+   * on another (3 attempts in all). Generous: a CNN shard takes well under a
+   * second; the plain-JS `cpu` backend is ~100x slower. Costs nothing until it fires.
+   */
+  taskTimeoutSeconds: num(0.1, 86400).default(600),
 });
 
 const metrics = z.strictObject({

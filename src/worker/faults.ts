@@ -8,9 +8,13 @@
  * An optional fourth field, `throw:STEP:WORKER:TIMES`, makes the fault fire
  * on the first TIMES attempts (default 1): TIMES >= MAX_ATTEMPTS (3) exercises
  * the give-up path (the run saves a checkpoint and aborts).
+ *
+ * `hang:STEP:WORKER` blocks the worker thread for good (Atomics.wait on a
+ * value nobody changes: no CPU burnt), as a deadlocked native call would: it
+ * exercises the task timeout and the second Ctrl-C.
  */
 interface Fault {
-  readonly kind: 'throw' | 'exit';
+  readonly kind: 'throw' | 'exit' | 'hang';
   readonly step: number;
   readonly shard: number;
   /** How many attempts of the task fail (1 = the first only). */
@@ -26,8 +30,8 @@ export function parseFaults(spec: string | undefined): Fault[] {
     .map((item) => {
       const [kind, step, shard, times, ...rest] = item.split(':');
       const uint = (s: string | undefined) => /^\d+$/.test(s ?? '');
-      if ((kind !== 'throw' && kind !== 'exit') || !uint(step) || !uint(shard) || (times !== undefined && !/^[1-9]\d*$/.test(times)) || rest.length > 0) {
-        throw new Error(`PIXELSENSE_FAULT: '${item}' is not throw:STEP:WORKER or exit:STEP:WORKER (optionally :TIMES)`);
+      if ((kind !== 'throw' && kind !== 'exit' && kind !== 'hang') || !uint(step) || !uint(shard) || (times !== undefined && !/^[1-9]\d*$/.test(times)) || rest.length > 0) {
+        throw new Error(`PIXELSENSE_FAULT: '${item}' is not throw:STEP:WORKER, exit:STEP:WORKER or hang:STEP:WORKER (optionally :TIMES)`);
       }
       return { kind, step: Number(step), shard: Number(shard), times: times === undefined ? 1 : Number(times) };
     });
@@ -42,6 +46,7 @@ export function maybeInjectFault(step: number, shard: number, attempt: number): 
   for (const f of faults) {
     if (f.step !== step || f.shard !== shard || attempt >= f.times) continue;
     if (f.kind === 'exit') process.exit(3); // in a worker thread this ends the thread, not the process
+    if (f.kind === 'hang') Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
     throw new Error(`injected fault throw:${step}:${shard}`);
   }
 }

@@ -41,6 +41,7 @@ export async function runEval(argv: EvalArgs): Promise<number> {
   const pool = await WorkerPool.start({
     workers,
     init: { config: cfg, backend: (argv.backend ?? 'auto') as BackendChoice, stockKernels: argv['stock-kernels'] === true, dataset, order, ...workerBuffers(allocateBuffers(plan, microBatchesPerStep(cfg))) },
+    taskTimeoutMs: cfg.runtime.taskTimeoutSeconds * 1000,
   });
   try {
     const totals = await new Evaluator(pool, dataset).run(split, resolve(argv.dir));

@@ -90,15 +90,22 @@ export async function runTrain(argv: TrainArgs): Promise<number> {
   }
 
   let stop = false;
+  let trainer: Trainer | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
-    if (stop) process.exit(130); // a second Ctrl-C: leave now
+    if (stop) {
+      // A second signal: leave now, even with a worker stuck mid-task, but
+      // first checkpoint the last completed step (a few ms; synchronous).
+      const file = trainer?.checkpointIfBehind();
+      log(`${signal} again: exiting now${file ? `; saved a checkpoint to ${file}` : ''}; resume with: pixelsense train --resume ${runDir.path}`);
+      process.exit(130);
+    }
     stop = true;
     log(`${signal}: stopping after the current step and saving a checkpoint to ${checkpointDir(runDir.path)} (again to quit at once)`);
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
-  const trainer = await Trainer.create({ cfg, configFile, runDir, dataset, workers, metrics, reporter, resume, stopRequested: () => stop });
+  trainer = await Trainer.create({ cfg, configFile, runDir, dataset, workers, metrics, reporter, resume, stopRequested: () => stop });
   let result: TrainResult;
   try {
     result = await trainer.run();

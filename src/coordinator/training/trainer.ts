@@ -92,6 +92,8 @@ export class Trainer {
   private startedAt = 0;
   /** Step of the newest checkpoint on disk (so the final one is not written twice). */
   private lastCheckpointStep = -1;
+  /** Epoch records in the newest checkpoint: an evaluation after it at the same step rewrites it. */
+  private lastCheckpointHistory = 0;
 
   private constructor(
     private readonly o: TrainOptions,
@@ -119,6 +121,7 @@ export class Trainer {
     const pool = await WorkerPool.start({
       workers: o.workers,
       init: { config: o.cfg, backend: o.cfg.runtime.backend, stockKernels: o.cfg.runtime.stockKernels, dataset: o.dataset, order, ...workerBuffers(buffers) },
+      taskTimeoutMs: o.cfg.runtime.taskTimeoutSeconds * 1000,
       onFailure: (shard, kind, err, label, attempt) => {
         o.metrics.recordWorkerFailure(shard, kind);
         const error = err instanceof Error ? err.message : String(err);
@@ -144,6 +147,13 @@ export class Trainer {
     try {
       while (this.step < this.lastStep) {
         await this.trainStep();
+        // A stop signal: checkpoint before the final evaluation, which can take
+        // longer than a container's grace period before SIGKILL.
+        if (this.o.stopRequested()) {
+          this.checkpoint();
+          stopReason = 'interrupted';
+          break;
+        }
         if (await this.evaluateIfDue()) {
           stopReason = 'target-accuracy';
           break;
@@ -386,13 +396,25 @@ export class Trainer {
     );
     runDir.log({ event: 'checkpoint', step: this.step, file });
     this.lastCheckpointStep = this.step;
+    this.lastCheckpointHistory = this.history.length;
     return file;
+  }
+
+  /**
+   * A checkpoint of the last completed step unless one is on disk: for a
+   * second Ctrl-C, which exits at once. Safe at any await point of run(): the
+   * parameter server changes only in the synchronous part of a step, so it
+   * always holds exactly `step` completed steps when a signal can be handled.
+   */
+  checkpointIfBehind(): string | null {
+    return this.step === this.lastCheckpointStep ? null : this.checkpoint();
   }
 
   private restore(c: Checkpoint): void {
     this.ps.restore({ weights: c.weights, optimizer: c.optimizer });
     this.step = c.step;
     this.lastCheckpointStep = c.step;
+    this.lastCheckpointHistory = (c.history ?? []).length;
     this.history = (c.history as EpochRecord[]) ?? [];
     this.elapsedBefore = c.elapsedSeconds;
     if (c.timeToTarget !== null) this.timeToTarget = { seconds: c.timeToTarget, epochs: NaN };
@@ -407,7 +429,8 @@ export class Trainer {
     const { runDir, reporter } = this.o;
     reporter.stop();
     const test = await this.evaluate();
-    if (this.step !== this.lastCheckpointStep) this.checkpoint();
+    // After a stop signal the checkpoint came first; rewrite it so it also holds this evaluation.
+    if (this.step !== this.lastCheckpointStep || this.history.length !== this.lastCheckpointHistory) this.checkpoint();
     await saveLayersModel(toLayersModel(this.plan, this.ps.weights), runDir.file('model'));
     return {
       stopReason,
