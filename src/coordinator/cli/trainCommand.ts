@@ -44,7 +44,8 @@ export async function runTrain(argv: TrainArgs): Promise<number> {
   const overrides = { ...trainOverrides(argv), ...(resumeDir ? { 'train.maxSteps': argv['max-steps'] ?? null } : {}) };
   const cfg = loadConfig(configFile, overrides);
   checkFaultSpec();
-  const resume = resumeDir ? latestCheckpoint(resumeDir, configHash(cfg)) : undefined;
+  const plan = planModel(cfg.model);
+  const resume = resumeDir ? latestCheckpoint(resumeDir, configHash(cfg), { weights: plan.paramCount + plan.stateCount, params: plan.paramCount }) : undefined;
   const reporter = createReporter();
   const log = (line: string) => reporter.log(line);
 
@@ -67,7 +68,6 @@ export async function runTrain(argv: TrainArgs): Promise<number> {
   const runDir = resumeDir ? RunDir.open(resumeDir) : RunDir.create(argv.out ?? defaultRunDir(cfg.model.kind), argv.overwrite === true);
   // --overwrite: RunDir.create has removed the previous run's model, checkpoints and records.
   if (!resumeDir) runDir.writeConfig(cfg);
-  const plan = planModel(cfg.model);
   runDir.writeJson('run.json', {
     run_id: runId,
     model: cfg.model.kind,

@@ -20,6 +20,7 @@ import { pack, unpack } from 'msgpackr';
 import { CheckpointError } from '../../shared/errors.js';
 import { processAlive, writeFileAtomic } from '../../shared/atomicFile.js';
 import type { OptimizerState } from './optimizer.js';
+import { checkpointSchema, describeCheckpointIssue } from './checkpointSchema.js';
 
 export const CHECKPOINT_FORMAT = 2;
 
@@ -39,6 +40,10 @@ export interface Checkpoint {
   readonly history: unknown[];
   readonly elapsedSeconds: number;
   readonly timeToTarget: number | null;
+  /** SHA-256 of the data set's content (data/datasetHash.ts); undefined in checkpoints of older versions. */
+  readonly dataHash?: string;
+  /** The backend the run resolved to; undefined in checkpoints of older versions. */
+  readonly backend?: string;
 }
 
 const NAME = /^ckpt-(\d{9})\.msgpack$/;
@@ -86,7 +91,13 @@ export function listCheckpoints(runDir: string): string[] {
   return names.filter((n) => NAME.test(n)).sort();
 }
 
-export function readCheckpoint(file: string, expectedHash: string): Checkpoint {
+/** Sizes a checkpoint must match: the model's weights (params + batch-norm state) and its params (optimizer moments). */
+export interface CheckpointSizes {
+  readonly weights: number;
+  readonly params: number;
+}
+
+export function readCheckpoint(file: string, expectedHash: string, expected?: CheckpointSizes): Checkpoint {
   let raw: unknown;
   try {
     raw = unpack(readFileSync(file));
@@ -103,19 +114,25 @@ export function readCheckpoint(file: string, expectedHash: string): Checkpoint {
       throw new CheckpointError(file, `corrupt checkpoint body (${err instanceof Error ? err.message : String(err)})`, { cause: err });
     }
   }
-  const c = raw as (Omit<Partial<Checkpoint>, 'weights' | 'optimizer'> & { weights?: unknown; optimizer?: { t?: unknown; m?: unknown; v?: unknown } }) | null;
-  if (!c || typeof c !== 'object' || (c.format !== CHECKPOINT_FORMAT && c.format !== 1)) throw new CheckpointError(file, 'not a PixelSense checkpoint (format field missing or unknown)');
-  const weights = asFloats(c.weights);
-  const m = asFloats(c.optimizer?.m);
-  const v = asFloats(c.optimizer?.v);
-  if (!weights || !m || !v || typeof c.optimizer?.t !== 'number') {
-    throw new CheckpointError(file, 'truncated or corrupt checkpoint (weights or optimizer state missing)');
+  if (!raw || typeof raw !== 'object' || !('format' in raw) || (raw.format !== CHECKPOINT_FORMAT && raw.format !== 1)) {
+    throw new CheckpointError(file, 'not a PixelSense checkpoint (format field missing or unknown)');
   }
-  if (typeof c.step !== 'number' || !Number.isInteger(c.step) || c.step < 0) throw new CheckpointError(file, 'corrupt checkpoint (bad step)');
+  const parsed = checkpointSchema.safeParse(raw);
+  if (!parsed.success) throw new CheckpointError(file, `invalid checkpoint field ${describeCheckpointIssue(parsed.error)}`);
+  const c = parsed.data;
   if (c.configHash !== expectedHash) {
     throw new CheckpointError(file, 'checkpoint was written under a different config (config hash differs); refusing to resume');
   }
-  return { ...(c as Checkpoint), weights, optimizer: { t: c.optimizer.t, m, v } };
+  const weights = asFloats(c.weights) as Float32Array;
+  const m = asFloats(c.optimizer.m) as Float32Array;
+  const v = asFloats(c.optimizer.v) as Float32Array;
+  if (expected) {
+    if (weights.length !== expected.weights) throw new CheckpointError(file, `invalid checkpoint field weights: ${weights.length} values, but the config's model has ${expected.weights}`);
+    for (const [name, a] of [['optimizer.m', m], ['optimizer.v', v]] as const) {
+      if (a.length !== expected.params) throw new CheckpointError(file, `invalid checkpoint field ${name}: ${a.length} values, but the config's model has ${expected.params} parameters`);
+    }
+  }
+  return { ...c, weights, optimizer: { t: c.optimizer.t, m, v } };
 }
 
 function sha256(bytes: Uint8Array): string {
@@ -139,9 +156,9 @@ function asFloats(b: unknown): Float32Array | undefined {
 }
 
 /** The newest checkpoint of a run, validated against the config. */
-export function latestCheckpoint(runDir: string, expectedHash: string): Checkpoint {
+export function latestCheckpoint(runDir: string, expectedHash: string, expected?: CheckpointSizes): Checkpoint {
   const names = listCheckpoints(runDir);
   const last = names[names.length - 1];
   if (!last) throw new CheckpointError(checkpointDir(runDir), 'no checkpoint to resume from');
-  return readCheckpoint(join(checkpointDir(runDir), last), expectedHash);
+  return readCheckpoint(join(checkpointDir(runDir), last), expectedHash, expected);
 }
