@@ -304,12 +304,17 @@ export function configToYaml(cfg: Config): string {
 /**
  * Hash of everything that determines the weights a run produces. Excludes
  * what may legitimately change across a resume: the stopping step, the
- * worker count and backend choice (weights are W-invariant), metrics.
+ * worker count and backend choice (weights are W-invariant; the backend a
+ * run resolved to is checked on its own), metrics, and where the data sit
+ * (data.dir: the data's content is hashed and checked instead, so
+ * `--resume --data-dir` works). data.dir is hashed as null rather than
+ * dropped, so hashes of runs without one are unchanged.
  */
 export function configHash(cfg: Config): string {
-  const { runtime: _runtime, metrics: _metrics, train, ...rest } = cfg;
+  const { runtime: _runtime, metrics: _metrics, train, data, ...rest } = cfg;
   const { maxSteps: _maxSteps, ...trainRest } = train;
-  const canonical = JSON.stringify({ ...rest, train: trainRest }, Object.keys(flatKeys({ ...rest, train: trainRest })).sort());
+  const hashed = { ...rest, data: { ...data, dir: null }, train: trainRest };
+  const canonical = JSON.stringify(hashed, Object.keys(flatKeys(hashed)).sort());
   return createHash('sha256').update(canonical).digest('hex');
 }
 

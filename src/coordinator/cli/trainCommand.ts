@@ -13,6 +13,8 @@ import { describePlan, planModel } from '../../shared/modelPlan.js';
 import { checkpointDir, latestCheckpoint } from '../training/checkpoint.js';
 import { formatEvalReport } from '../report/classification.js';
 import { loadFashionMnist } from '../data/fashionMnist.js';
+import { datasetHash } from '../data/datasetHash.js';
+import { checkResumeIdentity } from '../training/resumeIdentity.js';
 import { TrainingMetrics } from '../metrics/metrics.js';
 import { pushMetrics, startMetricsServer, type MetricsEndpoint } from '../metrics/metricsServer.js';
 import { createReporter } from '../training/progress.js';
@@ -60,6 +62,8 @@ export async function runTrain(argv: TrainArgs): Promise<number> {
   });
   // The coordinator exports the model with tfjs-layers; same backend as the workers.
   const backend = await initBackend(cfg.runtime.backend, { stockKernels: cfg.runtime.stockKernels });
+  const dataHash = datasetHash(dataset);
+  if (resume && resumeDir) for (const note of checkResumeIdentity(resumeDir, resume, { dataHash, backend, dataSource: dataset.source })) log(`note: ${note}`);
   const runId = randomUUID().slice(0, 8);
   const metrics = new TrainingMetrics({ runId, model: cfg.model.kind, backend, workers, configFile });
   const endpoint = cfg.metrics.enabled ? await startMetricsServer({ host: cfg.metrics.host, port: cfg.metrics.port, registry: metrics.registry }) : null;
@@ -68,7 +72,7 @@ export async function runTrain(argv: TrainArgs): Promise<number> {
   const runDir = resumeDir ? RunDir.open(resumeDir) : RunDir.create(argv.out ?? defaultRunDir(cfg.model.kind), argv.overwrite === true);
   // --overwrite: RunDir.create has removed the previous run's model, checkpoints and records.
   if (!resumeDir) runDir.writeConfig(cfg);
-  runDir.writeJson('run.json', {
+  runDir.writeRunLeg({
     run_id: runId,
     model: cfg.model.kind,
     architecture: describePlan(plan),
@@ -77,6 +81,7 @@ export async function runTrain(argv: TrainArgs): Promise<number> {
     config_file: configFile,
     config_hash: configHash(cfg),
     data: dataset.source,
+    data_hash: dataHash,
     argv: process.argv.slice(2),
     metrics_url: endpoint?.url ?? null,
     resumed_from_step: resume?.step ?? null,
@@ -105,7 +110,7 @@ export async function runTrain(argv: TrainArgs): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
-  trainer = await Trainer.create({ cfg, configFile, runDir, dataset, workers, metrics, reporter, resume, stopRequested: () => stop });
+  trainer = await Trainer.create({ cfg, configFile, runDir, dataset, dataHash, workers, metrics, reporter, resume, stopRequested: () => stop });
   let result: TrainResult;
   try {
     result = await trainer.run();

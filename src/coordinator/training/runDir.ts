@@ -8,7 +8,7 @@
  *   <out>/model/           the trained model, TensorFlow.js Layers format
  *   <out>/checkpoints/     msgpackr checkpoints, newest K kept
  */
-import { appendFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { configToYaml, type Config } from '../../shared/config.js';
 import { RunDirError } from '../../shared/errors.js';
@@ -84,6 +84,27 @@ export class RunDir {
 
   writeJson(name: string, value: unknown): void {
     writeFileAtomic(this.file(name), `${JSON.stringify(value, null, 2)}\n`);
+  }
+
+  /**
+   * run.json: the record of this leg at the top level (what ran now) and of
+   * every leg in `legs`, oldest first, so a resume keeps the first leg's history.
+   */
+  writeRunLeg(leg: Record<string, unknown>): void {
+    let legs: unknown[] = [];
+    const file = this.file('run.json');
+    if (existsSync(file)) {
+      try {
+        const old = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+        const { legs: oldLegs, ...oldLeg } = old;
+        legs = Array.isArray(oldLegs) ? oldLegs : [oldLeg];
+      } catch (err) {
+        throw new RunDirError(this.path, `run.json is not valid JSON (${err instanceof Error ? err.message : String(err)}); it holds the run's history, so it is not overwritten`);
+      }
+    }
+    // A fresh run (or --overwrite) starts the list again: RunDir.create removed nothing else of the old run's records.
+    if (leg['resumed_from_step'] === null) legs = [];
+    this.writeJson('run.json', { ...leg, legs: [...legs, leg] });
   }
 
   /** One line per event; appendFileSync keeps lines whole if the process dies. */

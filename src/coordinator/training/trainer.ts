@@ -15,6 +15,7 @@ import { cutMicroBatches, microBatchesPerStep, shardMicroBatches, type MicroBatc
 import { planModel, type ModelPlan } from '../../shared/modelPlan.js';
 import { epochPermutation } from '../../shared/rng.js';
 import { saveCheckpoint, type Checkpoint } from './checkpoint.js';
+import { datasetHash } from '../data/datasetHash.js';
 import { evalReport, type EvalReport } from '../report/classification.js';
 import { Evaluator } from './evaluator.js';
 import { toLayersModel } from './layersExport.js';
@@ -35,6 +36,8 @@ export interface TrainOptions {
   readonly configFile: string;
   readonly runDir: RunDir;
   readonly dataset: SharedDataset;
+  /** datasetHash(dataset), recorded in every checkpoint; computed here when not given. */
+  readonly dataHash?: string;
   readonly workers: number;
   readonly metrics: TrainingMetrics;
   readonly reporter: Reporter;
@@ -92,6 +95,7 @@ export class Trainer {
   private startedAt = 0;
   /** Step of the newest checkpoint on disk (so the final one is not written twice). */
   private lastCheckpointStep = -1;
+  private dataHash: string | undefined;
   /** Epoch records in the newest checkpoint: an evaluation after it at the same step rewrites it. */
   private lastCheckpointHistory = 0;
 
@@ -391,6 +395,8 @@ export class Trainer {
         history: this.history,
         elapsedSeconds: this.elapsed(),
         timeToTarget: this.timeToTarget?.seconds ?? null,
+        dataHash: (this.dataHash ??= this.o.dataHash ?? datasetHash(this.o.dataset)),
+        backend: this.pool.backend,
       },
       cfg.checkpoint.keep,
     );
