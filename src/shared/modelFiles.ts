@@ -15,6 +15,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { loadLayersModel, type LayersModel } from '@tensorflow/tfjs-layers';
 import { ModelError } from './errors.js';
 import { replaceDirAtomic, writeFileSynced } from './atomicFile.js';
+import { checkWeightFiles, type GroupFiles } from './weightFiles.js';
 import { IMAGE_SIZE, NUM_CLASSES } from './dataset.js';
 
 export const MODEL_JSON = 'model.json';
@@ -134,15 +135,10 @@ function checkModelJson(json: unknown, file: string): tf.io.ModelJSON {
   return json as unknown as tf.io.ModelJSON;
 }
 
-/** Read a manifest group's files and check their total size against its entries. */
-async function readGroup(
-  group: tf.io.WeightsManifestConfig[number],
-  baseDir: string,
-  modelFile: string,
-): Promise<ArrayBuffer> {
-  const files = group.paths.map((p) => join(baseDir, p));
+/** Read files checkWeightFiles has vetted; a size that changed since the stat is still caught. */
+async function readGroup(group: GroupFiles): Promise<ArrayBuffer> {
   const parts: Uint8Array[] = [];
-  for (const f of files) {
+  for (const f of group.files) {
     try {
       parts.push(await readFile(f));
     } catch (err) {
@@ -150,12 +146,8 @@ async function readGroup(
       throw new ModelError(f, code === 'ENOENT' ? 'missing (listed in the weights manifest)' : `cannot read: ${code ?? err}`);
     }
   }
-  const expected = group.weights.reduce((s, w) => s + entryBytes(w, modelFile), 0);
   const actual = parts.reduce((s, p) => s + p.byteLength, 0);
-  if (actual !== expected) {
-    const where = files.length === 1 ? (files[0] as string) : `${files[0]} (+${files.length - 1} shards)`;
-    throw new ModelError(where, `weights are ${actual} bytes but ${modelFile} describes ${expected} bytes`);
-  }
+  if (actual !== group.bytes) throw new ModelError(group.files[0] as string, `changed while being read (${actual} bytes, ${group.bytes} at stat)`);
   return tf.io.concatenateArrayBuffers(parts.map((p) => p.buffer.slice(p.byteOffset, p.byteOffset + p.byteLength) as ArrayBuffer));
 }
 
@@ -189,9 +181,10 @@ export async function loadModelDir(runOrModelDir: string): Promise<LayersModel> 
   const artifacts = await tf.io.getModelArtifactsForJSON(json, async (manifest) => {
     const specs: tf.io.WeightsManifestEntry[] = [];
     const buffers: ArrayBuffer[] = [];
-    for (const group of manifest) {
+    const groups = await checkWeightFiles(manifest, baseDir, file, (i) => (manifest[i]?.weights ?? []).reduce((s, w) => s + entryBytes(w, file), 0));
+    for (const [i, group] of manifest.entries()) {
       specs.push(...group.weights);
-      buffers.push(await readGroup(group, baseDir, file));
+      buffers.push(await readGroup(groups[i] as GroupFiles));
     }
     return [specs, tf.io.concatenateArrayBuffers(buffers)];
   });
