@@ -61,11 +61,14 @@ async function saveModelFiles(model: LayersModel, dir: string): Promise<void> {
   await model.save(handler);
 }
 
+/** False only when nothing is there; EACCES and the like are errors, not "missing". */
 async function isFile(path: string): Promise<boolean> {
   try {
     return (await stat(path)).isFile();
-  } catch {
-    return false;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return false;
+    throw new ModelError(path, `cannot stat (${code ?? String(err)})`, { cause: err });
   }
 }
 

@@ -56,6 +56,8 @@ export interface TrainArgs {
   'metrics-port'?: number;
   'metrics-linger'?: number;
   pushgateway?: string;
+  /** The global --verbose (cli.ts): also explains why `auto` did not pick tfjs-node. */
+  verbose?: boolean;
 }
 
 /** Flags that may change on --resume: they do not alter the weights a run produces. */

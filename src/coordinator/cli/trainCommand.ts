@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { configHash, loadConfig, type Config } from '../../shared/config.js';
-import { initBackend } from '../../shared/backend.js';
+import { initBackend, tfjsNodeUnavailableReason } from '../../shared/backend.js';
 import { InterruptedError, UsageError } from '../../shared/errors.js';
 import { parseFaults } from '../../worker/faults.js';
 import { describePlan, planModel } from '../../shared/modelPlan.js';
@@ -62,6 +62,8 @@ export async function runTrain(argv: TrainArgs): Promise<number> {
   });
   // The coordinator exports the model with tfjs-layers; same backend as the workers.
   const backend = await initBackend(cfg.runtime.backend, { stockKernels: cfg.runtime.stockKernels });
+  const fallback = backend !== 'tensorflow' && cfg.runtime.backend === 'auto' ? tfjsNodeUnavailableReason() : undefined;
+  if (argv.verbose && fallback !== undefined) log(`backend: auto chose ${backend}: @tensorflow/tfjs-node did not load (${fallback})`);
   const dataHash = datasetHash(dataset);
   if (resume && resumeDir) for (const note of checkResumeIdentity(resumeDir, resume, { dataHash, backend, dataSource: dataset.source })) log(`note: ${note}`);
   const runId = randomUUID().slice(0, 8);

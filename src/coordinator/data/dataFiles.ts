@@ -13,6 +13,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DataError } from '../../shared/errors.js';
 
 export const FILE_NAMES = ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte', 't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte'] as const;
 export type FileName = (typeof FILE_NAMES)[number];
@@ -129,11 +130,14 @@ export function defaultDataDirs(opts: DataOptions = {}): DataLocation[] {
   return out;
 }
 
+/** False only when nothing is there; a file we may not read (EACCES, ELOOP, ...) is an error, not "missing". */
 export function isFile(path: string): boolean {
   try {
     return statSync(path).isFile();
-  } catch {
-    return false;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return false;
+    throw new DataError(path, `cannot stat (${code ?? String(err)})`, { cause: err });
   }
 }
 

@@ -85,8 +85,12 @@ export function listCheckpoints(runDir: string): string[] {
   let names: string[];
   try {
     names = readdirSync(checkpointDir(runDir));
-  } catch {
-    return [];
+  } catch (err) {
+    // Only "no directory" means "no checkpoint": EACCES, EMFILE or ENOTDIR read
+    // as none would make --resume say there is nothing to resume.
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return [];
+    throw new CheckpointError(checkpointDir(runDir), `cannot list checkpoints (${code ?? String(err)})`, { cause: err });
   }
   return names.filter((n) => NAME.test(n)).sort();
 }
