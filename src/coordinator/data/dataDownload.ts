@@ -15,6 +15,7 @@ import { pipeline } from 'node:stream/promises';
 import { DataError } from '../../shared/errors.js';
 import { NUM_CLASSES, PIXELS } from '../../shared/dataset.js';
 import { encodeIdx, parseIdx } from './idx.js';
+import { fsyncDir } from '../../shared/atomicFile.js';
 import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_TOTAL_TIMEOUT_MS, OFFICIAL_BYTES, trackTempFile } from './downloadLimits.js';
 import {
   defaultCacheDir,
@@ -115,6 +116,7 @@ export async function downloadFile(url: string, dest: string, md5: string, limit
     if (got !== md5) throw new Error(`MD5 mismatch: got ${got}, expected ${md5} (${bytes} bytes)`);
     parseIdx(await readFile(tmp), url); // costs a decompression; catches a right-MD5-wrong-table mistake
     await rename(tmp, dest);
+    fsyncDir(dirname(dest)); // the file was synced on close (flush); this makes the rename survive a power loss
     return { bytes };
   } catch (caught) {
     await rm(tmp, { force: true });
