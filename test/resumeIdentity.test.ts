@@ -10,13 +10,14 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writ
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeIdx } from '../src/coordinator/data/idx.js';
-import { FILE_NAMES } from '../src/coordinator/data/fashionMnist.js';
+import { FILE_NAMES, repoRoot } from '../src/coordinator/data/fashionMnist.js';
 import { datasetHash } from '../src/coordinator/data/datasetHash.js';
 import { readCheckpoint } from '../src/coordinator/training/checkpoint.js';
 import { configHash, loadConfig } from '../src/shared/config.js';
 import { runCli, snapshot } from './support/cli.js';
 
-const SHARED = process.env['FASHION_MNIST_DIR'] ?? '/work/shared/data/fashion-mnist';
+/** The project's offline copy, beside the repository (as in fashionMnist.test.ts). */
+const SHARED = join(repoRoot(), '..', 'shared', 'data', 'fashion-mnist');
 const dir = mkdtempSync(join(tmpdir(), 'pixelsense-identity-'));
 const configFile = join(dir, 'ann.yaml');
 writeFileSync(configFile, 'model: { kind: ann, dense: [16] }\ndata: { trainLimit: 256, testLimit: 100 }\ntrain: { epochs: 2, batchSize: 64, microBatchSize: 32 }\nmetrics: { enabled: false }\n');

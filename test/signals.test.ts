@@ -22,13 +22,13 @@ after(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-// 2048 / 64 = 32 steps per epoch, 2 epochs; no periodic checkpoints.
+// 2048 / 64 = 32 steps, one epoch; no periodic checkpoints.
 const configFile = join(dir, 'ann.yaml');
 writeFileSync(
   configFile,
   `model: { kind: ann, dense: [64] }
 data: { trainLimit: 2048, testLimit: 200 }
-train: { epochs: 2, batchSize: 64, microBatchSize: 32, seed: 3 }
+train: { epochs: 1, batchSize: 64, microBatchSize: 32, seed: 3 }
 runtime: { taskTimeoutSeconds: 3 }
 metrics: { enabled: false }
 `,
