@@ -11,7 +11,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { listCheckpoints } from '../src/coordinator/training/checkpoint.js';
+import { listCheckpoints, readCheckpoint } from '../src/coordinator/training/checkpoint.js';
+import { configHash, loadConfig } from '../src/shared/config.js';
 import { runCli, sha256, startCli } from './support/cli.js';
 import { readLog, waitForLog, waitForOutput } from './support/runLog.js';
 
@@ -72,6 +73,24 @@ test('a worker task that hangs is timed out, its thread replaced, and the run en
   assert.equal(weights(hung), weights(clean));
 });
 
+test('SIGTERM puts the last completed step on disk at once, so a SIGKILL while a step hangs loses nothing completed', { timeout: 60_000 }, async () => {
+  const out = join(dir, 'grace');
+  const run = start(out, 'hang:3:0:3');
+  await waitForLog(out, run.done, steps(3));
+  run.child.kill('SIGTERM');
+  // As `docker stop` does after its grace period; the step in flight never finishes.
+  await waitForLog(out, run.done, (events) => events.some((e) => e.event === 'checkpoint' && e.step === 3));
+  run.child.kill('SIGKILL');
+  await run.done;
+  const log = readLog(out);
+  const ckptAt = log.findIndex((e) => e.event === 'checkpoint' && e.step === 3);
+  const failedAt = log.findIndex((e) => e.event === 'worker_failure');
+  assert.ok(failedAt === -1 || ckptAt < failedAt, 'the checkpoint came from the signal, not from the task timeouts running out');
+  assert.deepEqual(listCheckpoints(out), ['ckpt-000000003.msgpack']);
+  const ckpt = readCheckpoint(join(out, 'checkpoints', 'ckpt-000000003.msgpack'), configHash(loadConfig(join(out, 'config.yaml'))));
+  assert.equal(ckpt.step, 3);
+});
+
 test('a second SIGINT exits at once, even with a worker hung, after checkpointing the last completed step', { timeout: 60_000 }, async () => {
   const out = join(dir, 'twice');
   // The run's own timeout (3 s) is not what ends it: the second SIGINT comes first.
@@ -82,6 +101,6 @@ test('a second SIGINT exits at once, even with a worker hung, after checkpointin
   run.child.kill('SIGINT');
   const r = await run.done;
   assert.equal(r.code, 130, r.stderr);
-  assert.match(r.stderr, /SIGINT again: exiting now; saved a checkpoint to .*ckpt-000000003\.msgpack/);
+  assert.match(r.stderr, /SIGINT again: exiting now; newest checkpoint .*ckpt-000000003\.msgpack/);
   assert.deepEqual(listCheckpoints(out), ['ckpt-000000003.msgpack']);
 });

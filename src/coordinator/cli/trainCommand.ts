@@ -99,11 +99,13 @@ export async function runTrain(argv: TrainArgs): Promise<number> {
   let stop = false;
   let trainer: Trainer | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
+    // Each signal first puts the last completed step on disk (synchronous; a
+    // few ms to ~100 ms): a SIGKILL may follow, and the step in flight may
+    // hang until the task timeout.
+    const file = trainer?.checkpointIfBehind() ?? null;
     if (stop) {
-      // A second signal: leave now, even with a worker stuck mid-task, but
-      // first checkpoint the last completed step (a few ms; synchronous).
-      const file = trainer?.checkpointIfBehind();
-      log(`${signal} again: exiting now${file ? `; saved a checkpoint to ${file}` : ''}; resume with: pixelsense train --resume ${runDir.path}`);
+      // A second signal: leave now, even with a worker stuck mid-task.
+      log(`${signal} again: exiting now; newest checkpoint ${file ?? '(none)'}; resume with: pixelsense train --resume ${runDir.path}`);
       process.exit(130);
     }
     stop = true;

@@ -96,6 +96,7 @@ export class Trainer {
   /** Step of the newest checkpoint on disk (so the final one is not written twice). */
   private lastCheckpointStep = -1;
   private dataHash: string | undefined;
+  private lastCheckpointFile: string | null = null;
   /** Epoch records in the newest checkpoint: an evaluation after it at the same step rewrites it. */
   private lastCheckpointHistory = 0;
 
@@ -403,17 +404,20 @@ export class Trainer {
     runDir.log({ event: 'checkpoint', step: this.step, file });
     this.lastCheckpointStep = this.step;
     this.lastCheckpointHistory = this.history.length;
+    this.lastCheckpointFile = file;
     return file;
   }
 
   /**
-   * A checkpoint of the last completed step unless one is on disk: for a
-   * second Ctrl-C, which exits at once. Safe at any await point of run(): the
-   * parameter server changes only in the synchronous part of a step, so it
-   * always holds exactly `step` completed steps when a signal can be handled.
+   * Make sure the last completed step is on disk and return its checkpoint
+   * file: for a stop signal, which a SIGKILL may follow at any moment (and a
+   * second Ctrl-C, which exits at once). Safe at any await point of run():
+   * the parameter server changes only in the synchronous part of a step, so
+   * it always holds exactly `step` completed steps when a signal can be handled.
    */
   checkpointIfBehind(): string | null {
-    return this.step === this.lastCheckpointStep ? null : this.checkpoint();
+    if (this.step !== this.lastCheckpointStep) this.checkpoint();
+    return this.lastCheckpointFile;
   }
 
   private restore(c: Checkpoint): void {
