@@ -45,6 +45,16 @@ async function loadTfjsNode(): Promise<boolean> {
 }
 
 /**
+ * Why `auto` did not pick tfjs-node, when it did not: the load error, kept
+ * rather than dropped (a broken native install looks exactly like an absent
+ * one otherwise). Undefined when tfjs-node loaded or was never tried.
+ */
+export function tfjsNodeUnavailableReason(): string | undefined {
+  if (!tfjsNodeTried || tfjsNodeError === undefined) return undefined;
+  return tfjsNodeError instanceof Error ? (tfjsNodeError.message.split('\n')[0] ?? tfjsNodeError.message) : String(tfjsNodeError);
+}
+
+/**
  * Initialise the requested backend and return the name of the one in use.
  * Kernels are installed before the wasm backend initialises: tfjs reads its
  * kernel registry when the backend is first set.

@@ -129,6 +129,13 @@ const runtime = z.strictObject({
   backend: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'),
   /** Use tfjs's stock wasm kernels instead of PixelSense's (for measuring). */
   stockKernels: z.boolean().default(false),
+  /**
+   * Seconds one worker task (a step's shard, an evaluation chunk) may take,
+   * queue wait included, before its thread is terminated and the task retried
+   * on another (3 attempts in all). Generous: a CNN shard takes well under a
+   * second; the plain-JS `cpu` backend is ~100x slower. Costs nothing until it fires.
+   */
+  taskTimeoutSeconds: num(0.1, 86400).default(600),
 });
 
 const metrics = z.strictObject({
@@ -301,12 +308,17 @@ export function configToYaml(cfg: Config): string {
 /**
  * Hash of everything that determines the weights a run produces. Excludes
  * what may legitimately change across a resume: the stopping step, the
- * worker count and backend choice (weights are W-invariant), metrics.
+ * worker count and backend choice (weights are W-invariant; the backend a
+ * run resolved to is checked on its own), metrics, and where the data sit
+ * (data.dir: the data's content is hashed and checked instead, so
+ * `--resume --data-dir` works). data.dir is hashed as null rather than
+ * dropped, so hashes of runs without one are unchanged.
  */
 export function configHash(cfg: Config): string {
-  const { runtime: _runtime, metrics: _metrics, train, ...rest } = cfg;
+  const { runtime: _runtime, metrics: _metrics, train, data, ...rest } = cfg;
   const { maxSteps: _maxSteps, ...trainRest } = train;
-  const canonical = JSON.stringify({ ...rest, train: trainRest }, Object.keys(flatKeys({ ...rest, train: trainRest })).sort());
+  const hashed = { ...rest, data: { ...data, dir: null }, train: trainRest };
+  const canonical = JSON.stringify(hashed, Object.keys(flatKeys(hashed)).sort());
   return createHash('sha256').update(canonical).digest('hex');
 }
 

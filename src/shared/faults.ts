@@ -12,11 +12,15 @@
  * An optional fourth field, `throw:STEP:WORKER:TIMES`, makes the fault fire
  * on the first TIMES attempts (default 1): TIMES >= MAX_ATTEMPTS (3) exercises
  * the give-up path (the run saves a checkpoint and aborts).
+ *
+ * `hang:STEP:WORKER` blocks the worker thread for good (Atomics.wait on a
+ * value nobody changes: no CPU burnt), as a deadlocked native call would: it
+ * exercises the task timeout and the second Ctrl-C.
  */
 import { UsageError } from './errors.js';
 
 export interface Fault {
-  readonly kind: 'throw' | 'exit';
+  readonly kind: 'throw' | 'exit' | 'hang';
   readonly step: number;
   readonly shard: number;
   /** How many attempts of the task fail (1 = the first only). */
@@ -32,8 +36,8 @@ export function parseFaults(spec: string | undefined): Fault[] {
     .map((item) => {
       const [kind, step, shard, times, ...rest] = item.split(':');
       const uint = (s: string | undefined) => /^\d+$/.test(s ?? '');
-      if ((kind !== 'throw' && kind !== 'exit') || !uint(step) || !uint(shard) || (times !== undefined && !/^[1-9]\d*$/.test(times)) || rest.length > 0) {
-        throw new UsageError(`PIXELSENSE_FAULT: '${item}' is not throw:STEP:WORKER or exit:STEP:WORKER (optionally :TIMES)`);
+      if ((kind !== 'throw' && kind !== 'exit' && kind !== 'hang') || !uint(step) || !uint(shard) || (times !== undefined && !/^[1-9]\d*$/.test(times)) || rest.length > 0) {
+        throw new UsageError(`PIXELSENSE_FAULT: '${item}' is not throw:STEP:WORKER, exit:STEP:WORKER or hang:STEP:WORKER (optionally :TIMES)`);
       }
       return { kind, step: Number(step), shard: Number(shard), times: times === undefined ? 1 : Number(times) };
     });

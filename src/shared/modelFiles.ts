@@ -9,47 +9,31 @@
  * properties of undefined", with no file name. Every defect here becomes a
  * ModelError `<file>: <defect>` (exit 2).
  */
-import { randomBytes } from 'node:crypto';
 import type { Stats } from 'node:fs';
-import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, join, normalize, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { loadLayersModel, type LayersModel } from '@tensorflow/tfjs-layers';
 import { ModelError } from './errors.js';
+import { replaceDirAtomic, writeFileSynced } from './atomicFile.js';
+import { checkWeightFiles, type GroupFiles } from './weightFiles.js';
 import { IMAGE_SIZE, NUM_CLASSES } from './dataset.js';
 
 export const MODEL_JSON = 'model.json';
 export const WEIGHTS_BIN = 'weights.bin';
 
 /**
- * Write `buf` to `file` atomically: a temp file in the same directory, fsync,
- * rename. A reader (or a crash) sees the old file or the new one, never half.
- * The fsync costs a few ms per file; models are saved once per run or checkpoint.
- */
-async function writeAtomic(file: string, buf: Uint8Array): Promise<void> {
-  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  const fh = await open(tmp, 'w');
-  try {
-    await fh.writeFile(buf);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
-    await rename(tmp, file);
-  } catch (err) {
-    await unlink(tmp).catch(() => undefined);
-    throw err;
-  }
-}
-
-/**
- * Save `model` as `<dir>/model.json` + `<dir>/weights.bin` (the directory is
- * created). weights.bin is renamed into place before model.json, so a
- * model.json on disk always describes weights that are already complete.
+ * Save `model` as `<dir>/model.json` + `<dir>/weights.bin`, as a unit: both
+ * files are written and synced in a temp sibling directory, which then
+ * replaces `dir` (atomicFile.replaceDirAtomic). A crash never pairs new
+ * weights with an old model.json or the reverse.
  */
 export async function saveLayersModel(model: LayersModel, dir: string): Promise<void> {
-  await mkdir(dir, { recursive: true });
+  await mkdir(dirname(resolve(dir)), { recursive: true });
+  await replaceDirAtomic(dir, (tmp) => saveModelFiles(model, tmp));
+}
+
+async function saveModelFiles(model: LayersModel, dir: string): Promise<void> {
   const handler = tf.io.withSaveHandler(async (artifacts) => {
     if (artifacts.modelTopology === undefined || artifacts.weightSpecs === undefined) {
       throw new ModelError(join(dir, MODEL_JSON), 'tfjs produced no topology or weight specs to save');
@@ -65,8 +49,8 @@ export async function saveLayersModel(model: LayersModel, dir: string): Promise<
     };
     if (artifacts.trainingConfig !== undefined) modelJson.trainingConfig = artifacts.trainingConfig;
     if (artifacts.userDefinedMetadata !== undefined) modelJson.userDefinedMetadata = artifacts.userDefinedMetadata;
-    await writeAtomic(join(dir, WEIGHTS_BIN), weights);
-    await writeAtomic(join(dir, MODEL_JSON), Buffer.from(JSON.stringify(modelJson)));
+    writeFileSynced(join(dir, WEIGHTS_BIN), weights);
+    writeFileSynced(join(dir, MODEL_JSON), JSON.stringify(modelJson));
     return {
       modelArtifactsInfo: {
         dateSaved: new Date(),
@@ -78,11 +62,14 @@ export async function saveLayersModel(model: LayersModel, dir: string): Promise<
   await model.save(handler);
 }
 
+/** False only when nothing is there; EACCES and the like are errors, not "missing". */
 async function isFile(path: string): Promise<boolean> {
   try {
     return (await stat(path)).isFile();
-  } catch {
-    return false;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return false;
+    throw new ModelError(path, `cannot stat (${code ?? String(err)})`, { cause: err });
   }
 }
 
@@ -152,15 +139,10 @@ function checkModelJson(json: unknown, file: string): tf.io.ModelJSON {
   return json as unknown as tf.io.ModelJSON;
 }
 
-/** Read a manifest group's files and check their total size against its entries. */
-async function readGroup(
-  group: tf.io.WeightsManifestConfig[number],
-  baseDir: string,
-  modelFile: string,
-): Promise<ArrayBuffer> {
-  const files = group.paths.map((p) => join(baseDir, p));
+/** Read files checkWeightFiles has vetted; a size that changed since the stat is still caught. */
+async function readGroup(group: GroupFiles): Promise<ArrayBuffer> {
   const parts: Uint8Array[] = [];
-  for (const f of files) {
+  for (const f of group.files) {
     try {
       parts.push(await readFile(f));
     } catch (err) {
@@ -168,12 +150,8 @@ async function readGroup(
       throw new ModelError(f, code === 'ENOENT' ? 'missing (listed in the weights manifest)' : `cannot read: ${code ?? err}`);
     }
   }
-  const expected = group.weights.reduce((s, w) => s + entryBytes(w, modelFile), 0);
   const actual = parts.reduce((s, p) => s + p.byteLength, 0);
-  if (actual !== expected) {
-    const where = files.length === 1 ? (files[0] as string) : `${files[0]} (+${files.length - 1} shards)`;
-    throw new ModelError(where, `weights are ${actual} bytes but ${modelFile} describes ${expected} bytes`);
-  }
+  if (actual !== group.bytes) throw new ModelError(group.files[0] as string, `changed while being read (${actual} bytes, ${group.bytes} at stat)`);
   return tf.io.concatenateArrayBuffers(parts.map((p) => p.buffer.slice(p.byteOffset, p.byteOffset + p.byteLength) as ArrayBuffer));
 }
 
@@ -207,9 +185,10 @@ export async function loadModelDir(runOrModelDir: string): Promise<LayersModel> 
   const artifacts = await tf.io.getModelArtifactsForJSON(json, async (manifest) => {
     const specs: tf.io.WeightsManifestEntry[] = [];
     const buffers: ArrayBuffer[] = [];
-    for (const group of manifest) {
+    const groups = await checkWeightFiles(manifest, baseDir, file, (i) => (manifest[i]?.weights ?? []).reduce((s, w) => s + entryBytes(w, file), 0));
+    for (const [i, group] of manifest.entries()) {
       specs.push(...group.weights);
-      buffers.push(await readGroup(group, baseDir, file));
+      buffers.push(await readGroup(groups[i] as GroupFiles));
     }
     return [specs, tf.io.concatenateArrayBuffers(buffers)];
   });

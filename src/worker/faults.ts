@@ -13,6 +13,7 @@ export function maybeInjectFault(step: number, shard: number, attempt: number): 
   for (const f of faults) {
     if (f.step !== step || f.shard !== shard || attempt >= f.times) continue;
     if (f.kind === 'exit') process.exit(3); // in a worker thread this ends the thread, not the process
+    if (f.kind === 'hang') Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0); // blocks for good, burning no CPU
     throw new Error(`injected fault throw:${step}:${shard}`);
   }
 }

@@ -6,13 +6,14 @@
  * AbortSignal stops the run.
  */
 import { randomUUID } from 'node:crypto';
-import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { configHash, type Config, type Overrides } from '../../shared/config.js';
-import { initBackend } from '../../shared/backend.js';
+import { initBackend, tfjsNodeUnavailableReason } from '../../shared/backend.js';
 import { UsageError } from '../../shared/errors.js';
 import { describePlan, planModel } from '../../shared/modelPlan.js';
-import { checkpointDir, latestCheckpoint } from '../training/checkpoint.js';
+import { latestCheckpoint } from '../training/checkpoint.js';
+import { datasetHash } from '../data/datasetHash.js';
+import { checkResumeIdentity } from '../training/resumeIdentity.js';
 import { loadFashionMnist } from '../data/fashionMnist.js';
 import { TrainingMetrics } from '../metrics/metrics.js';
 import { pushMetrics, startMetricsServer, type MetricsEndpoint } from '../metrics/metricsServer.js';
@@ -37,6 +38,13 @@ export interface TrainHooks {
   readonly overrides?: Overrides;
   /** The result, as soon as it is on disk: before the metrics push and linger, so the summary is not held back by them. */
   readonly onResult?: (result: TrainResult) => void;
+  /**
+   * The trainer, once it exists: the CLI's second Ctrl-C checkpoints the last
+   * completed step through it before the process exits at once.
+   */
+  readonly onTrainer?: (trainer: Trainer) => void;
+  /** The CLI's --verbose: also log why `auto` did not pick tfjs-node. */
+  readonly verbose?: boolean;
 }
 
 /** Options that may change on resume: they do not alter the weights a run produces. */
@@ -92,7 +100,9 @@ export async function runTraining(source: ConfigSource | undefined, o: TrainOpti
   // says where to stop: the stopping step of the first leg does not carry over.
   const overrides = { ...trainConfigOverrides(o), ...definedOnly(hooks.overrides ?? {}) };
   let cfg = loadConfig(configSource, overrides);
-  const resume = resumeDir !== undefined ? latestCheckpoint(resumeDir, configHash(cfg)) : undefined;
+  const plan = planModel(cfg.model);
+  // The checkpoint's sizes are checked against this config's model before anything is restored.
+  const resume = resumeDir !== undefined ? latestCheckpoint(resumeDir, configHash(cfg), { weights: plan.paramCount + plan.stateCount, params: plan.paramCount }) : undefined;
   const reporter = hooks.reporter ?? createReporter({ quiet: true });
   const log = o.log ?? (() => {});
 
@@ -110,9 +120,13 @@ export async function runTraining(source: ConfigSource | undefined, o: TrainOpti
   cfg = await checkAutoBackend(cfg, dataset, log);
   // The coordinator exports the model with tfjs-layers; same backend as the workers.
   const backend = await initBackend(cfg.runtime.backend, { stockKernels: cfg.runtime.stockKernels });
+  const fallback = backend !== 'tensorflow' && cfg.runtime.backend === 'auto' ? tfjsNodeUnavailableReason() : undefined;
+  if (fallback !== undefined && hooks.verbose === true) log(`backend: auto chose ${backend}: @tensorflow/tfjs-node did not load (${fallback})`);
+  // A resume must continue the same run: the same data (by content, not path) and the same backend.
+  const dataHash = datasetHash(dataset);
+  if (resume && resumeDir !== undefined) for (const note of checkResumeIdentity(resumeDir, resume, { dataHash, backend, dataSource: dataset.source })) log(`note: ${note}`);
   const runId = randomUUID().slice(0, 8);
   const metrics = new TrainingMetrics({ runId, model: cfg.model.kind, backend, workers, configFile });
-  const plan = planModel(cfg.model);
   // The live page (GET / beside /metrics) follows the trainer's events; it is read-only.
   const live = RunState.forConfig(cfg, { runId, architecture: describePlan(plan), backend, workers, configFile, trainCount: dataset.train.count, outDir: resumeDir ?? o.out ?? '' });
   const endpoint = cfg.metrics.enabled
@@ -123,14 +137,10 @@ export async function runTraining(source: ConfigSource | undefined, o: TrainOpti
     if (endpoint) log(`metrics: ${endpoint.url}`);
     if (endpoint) log(`live: ${endpoint.baseUrl}`);
     const runDir = resumeDir !== undefined ? RunDir.open(resumeDir) : RunDir.create(o.out ?? defaultRunDir(cfg.model.kind), o.overwrite === true);
-    if (resumeDir === undefined) {
-      // overwrite: a previous run's checkpoints must not outlive it, or a later
-      // resume of this directory could pick one of them up as the newest.
-      if (o.overwrite === true) rmSync(checkpointDir(runDir.path), { recursive: true, force: true });
-      runDir.writeConfig(written);
-    }
+    // overwrite: RunDir.create has removed the previous run's model, checkpoints and records.
+    if (resumeDir === undefined) runDir.writeConfig(written);
     live.info.outDir = runDir.path;
-    runDir.writeJson('run.json', {
+    runDir.writeRunLeg({
       run_id: runId,
       model: cfg.model.kind,
       architecture: describePlan(plan),
@@ -140,6 +150,7 @@ export async function runTraining(source: ConfigSource | undefined, o: TrainOpti
       config_file: configFile,
       config_hash: configHash(cfg),
       data: dataset.source,
+      data_hash: dataHash,
       argv: process.argv.slice(2),
       metrics_url: endpoint?.url ?? null,
       resumed_from_step: resume?.step ?? null,
@@ -165,7 +176,14 @@ export async function runTraining(source: ConfigSource | undefined, o: TrainOpti
     }
 
     const signal = o.signal;
-    trainer = await Trainer.create({ cfg, configFile, runDir, dataset, workers, metrics, reporter, resume, stopRequested: () => signal?.aborted === true });
+    trainer = await Trainer.create({ cfg, configFile, runDir, dataset, dataHash, workers, metrics, reporter, resume, stopRequested: () => signal?.aborted === true });
+    // An abort puts the last completed step on disk at once (a few ms to ~100 ms):
+    // a SIGKILL may follow within a container's grace period, and the step in
+    // flight may hang until the task timeout. The trainer checkpoints again
+    // after that step, before its final evaluation.
+    const t = trainer;
+    signal?.addEventListener('abort', () => t.checkpointIfBehind(), { once: true });
+    hooks.onTrainer?.(t);
     const { onStep, onEval } = o;
     if (onStep) {
       trainer.events.on('step', (s) =>

@@ -57,7 +57,7 @@ export interface TrainArgs {
   'metrics-port'?: number;
   'metrics-linger'?: number;
   pushgateway?: string;
-  /** Global flag: also print the full resolved config at the start. */
+  /** The global --verbose (cli.ts): also print the full resolved config at the start, and why `auto` did not pick tfjs-node. */
   verbose?: boolean;
 }
 

@@ -8,6 +8,7 @@ import { configToYaml, type Config } from '../../shared/config.js';
 import { InterruptedError } from '../../shared/errors.js';
 import { parseFaults } from '../../shared/faults.js';
 import { checkpointDir } from '../training/checkpoint.js';
+import type { Trainer } from '../training/trainer.js';
 import { formatEvalReport } from '../report/classification.js';
 import { createReporter } from '../training/progress.js';
 import { runTraining, trainSummary, type TrainSummary } from '../api/train.js';
@@ -30,10 +31,17 @@ export async function runTrain(argv: TrainArgs): Promise<number> {
   const log = (line: string) => reporter.log(line);
   const controller = new AbortController();
   let outDir = '';
+  let trainer: Trainer | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
-    if (controller.signal.aborted) process.exit(130); // a second Ctrl-C: leave now
+    if (controller.signal.aborted) {
+      // A second signal: put the last completed step on disk, then leave now,
+      // even with a worker stuck mid-task.
+      const file = trainer?.checkpointIfBehind() ?? null;
+      log(`${signal} again: exiting now; newest checkpoint ${file ?? '(none)'}; resume with: pixelsense train --resume ${outDir}`);
+      process.exit(130);
+    }
     log(`${signal}: stopping after the current step and saving a checkpoint to ${checkpointDir(outDir)} (again to quit at once)`);
-    controller.abort();
+    controller.abort(); // the library checkpoints the last completed step at once
   };
   const options: TrainOptions = {
     ...trainOptionsFromArgs(argv),
@@ -51,6 +59,10 @@ export async function runTrain(argv: TrainArgs): Promise<number> {
     await runTraining(argv.resume !== undefined ? undefined : (argv.config as string), options, {
       reporter,
       overrides: trainOverrides(argv),
+      verbose: argv.verbose === true,
+      onTrainer: (t) => {
+        trainer = t;
+      },
       onResult: (r) => {
         result = r;
         log(formatEvalReport(r.test));

@@ -15,6 +15,8 @@ import { pipeline } from 'node:stream/promises';
 import { DataError } from '../../shared/errors.js';
 import { NUM_CLASSES, PIXELS } from '../../shared/dataset.js';
 import { encodeIdx, parseIdx } from './idx.js';
+import { fsyncDir } from '../../shared/atomicFile.js';
+import { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_TOTAL_TIMEOUT_MS, OFFICIAL_BYTES, trackTempFile } from './downloadLimits.js';
 import {
   defaultCacheDir,
   envValue,
@@ -42,50 +44,71 @@ function tempPath(dest: string): string {
   return `${dest}.${process.pid}.${randomBytes(4).toString('hex')}.part`;
 }
 
-function get(url: string, timeoutMs: number, redirects = 5): Promise<http.IncomingMessage> {
+function get(url: string, timeoutMs: number, signal: AbortSignal, redirects = 5): Promise<http.IncomingMessage> {
   return new Promise((resolveRes, reject) => {
     const mod = url.startsWith('https:') ? https : http;
-    const req = mod.get(url, (res) => {
+    const req = mod.get(url, { signal }, (res) => {
       const status = res.statusCode ?? 0;
       if (status >= 300 && status < 400 && res.headers.location && redirects > 0) {
         res.resume();
-        get(new URL(res.headers.location, url).toString(), timeoutMs, redirects - 1).then(resolveRes, reject);
+        get(new URL(res.headers.location, url).toString(), timeoutMs, signal, redirects - 1).then(resolveRes, reject);
       } else if (status !== 200) {
         res.resume();
         reject(new Error(`HTTP ${status}`));
       } else resolveRes(res);
     });
-    // Idle timeout, not a total one: a slow but live link may take minutes for 26 MB.
+    // Idle timeout (the socket's, so it also covers the body): a slow but live link may take minutes for 26 MB.
     req.setTimeout(timeoutMs, () => req.destroy(new Error(`no data for ${timeoutMs} ms`)));
     req.on('error', reject);
   });
 }
 
+export interface DownloadLimits {
+  /** Abort after this long without data (default 30 s). */
+  readonly idleTimeoutMs?: number;
+  /** Abort when the whole file has not arrived after this long (default 10 min). */
+  readonly totalTimeoutMs?: number;
+  /** The file's known size: a longer body (or Content-Length) is refused. */
+  readonly maxBytes?: number;
+}
+
 /**
  * Downloads `url` to `dest` via a temp file, checking the byte count against
- * Content-Length, the MD5 of the body and that it parses as IDX; only then
- * renames it into place. Any failure deletes the temp file, so a partial or
- * corrupt download is never seen under the real name.
+ * Content-Length and the size cap, the MD5 of the body and that it parses as
+ * IDX; only then renames it into place. Any failure, timeout or signal
+ * deletes the temp file, so a partial or corrupt download is never seen
+ * under the real name and never left behind.
  */
-export async function downloadFile(url: string, dest: string, md5: string, timeoutMs = 30_000): Promise<{ bytes: number }> {
+export async function downloadFile(url: string, dest: string, md5: string, limits: DownloadLimits | number = {}): Promise<{ bytes: number }> {
+  const { idleTimeoutMs = DEFAULT_IDLE_TIMEOUT_MS, totalTimeoutMs = DEFAULT_TOTAL_TIMEOUT_MS, maxBytes = Infinity } =
+    typeof limits === 'number' ? { idleTimeoutMs: limits } : limits;
   const tmp = tempPath(dest);
+  const release = trackTempFile(tmp);
+  const overall = new AbortController();
+  const timer = setTimeout(() => overall.abort(new Error(`did not finish within ${totalTimeoutMs} ms`)), totalTimeoutMs);
   let bytes = 0;
   let streaming = false;
   try {
-    const res = await get(url, timeoutMs);
+    const res = await get(url, idleTimeoutMs, overall.signal);
     const expected = Number(res.headers['content-length'] ?? NaN);
+    if (Number.isFinite(expected) && expected > maxBytes) {
+      res.destroy();
+      throw new Error(`the server announces ${expected} bytes, more than the ${maxBytes} this file has`);
+    }
     const hash = createHash('md5');
     streaming = true;
     await pipeline(
       res,
       async function* (src: AsyncIterable<Buffer>) {
         for await (const chunk of src) {
-          hash.update(chunk);
           bytes += chunk.length;
+          if (bytes > maxBytes) throw new Error(`more than ${maxBytes} bytes, the size this file has; refusing the rest`);
+          hash.update(chunk);
           yield chunk;
         }
       },
       createWriteStream(tmp, { flush: true }),
+      { signal: overall.signal },
     );
     streaming = false;
     if (Number.isFinite(expected) && bytes !== expected) throw new Error(`partial download: ${bytes} of ${expected} bytes`);
@@ -93,12 +116,18 @@ export async function downloadFile(url: string, dest: string, md5: string, timeo
     if (got !== md5) throw new Error(`MD5 mismatch: got ${got}, expected ${md5} (${bytes} bytes)`);
     parseIdx(await readFile(tmp), url); // costs a decompression; catches a right-MD5-wrong-table mistake
     await rename(tmp, dest);
+    fsyncDir(dirname(dest)); // the file was synced on close (flush); this makes the rename survive a power loss
     return { bytes };
-  } catch (err) {
+  } catch (caught) {
     await rm(tmp, { force: true });
+    // An abort surfaces as AbortError; the reason says which limit it was.
+    const err = overall.signal.aborted ? overall.signal.reason : caught;
     if (err instanceof DataError) throw err;
     const when = streaming ? `download interrupted after ${bytes} bytes: ` : '';
     throw new DataError(url, `${when}${errMessage(err)}`, { cause: err });
+  } finally {
+    clearTimeout(timer);
+    release();
   }
 }
 
@@ -126,7 +155,11 @@ export async function downloadData(opts: DataOptions & { force?: boolean } = {})
       continue;
     }
     opts.log?.(`data: downloading ${url}`);
-    const { bytes } = await downloadFile(url, path, md5[name], opts.timeoutMs);
+    const { bytes } = await downloadFile(url, path, md5[name], {
+      idleTimeoutMs: opts.timeoutMs,
+      totalTimeoutMs: opts.totalTimeoutMs,
+      maxBytes: (opts.maxBytes ?? OFFICIAL_BYTES)[name],
+    });
     report.files.push({ name, url, path, status: 'downloaded', bytes });
   }
   return report;
@@ -240,11 +273,13 @@ export async function convertNpmPackage(pkgDir: string, outDir: string): Promise
     ] as const) {
       const dest = join(outDir, `${name}.gz`);
       const tmp = tempPath(dest);
+      const release = trackTempFile(tmp);
       try {
         await writeFile(tmp, bytes, { flush: true });
         await rename(tmp, dest);
       } finally {
         await rm(tmp, { force: true });
+        release();
       }
     }
   }

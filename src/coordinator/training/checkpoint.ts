@@ -14,11 +14,13 @@
  * Format 1 files (no digest, the fields at the top level) are still read.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { pack, unpack } from 'msgpackr';
 import { CheckpointError } from '../../shared/errors.js';
+import { processAlive, writeFileAtomic } from '../../shared/atomicFile.js';
 import type { OptimizerState } from './optimizer.js';
+import { checkpointSchema, describeCheckpointIssue } from './checkpointSchema.js';
 
 export const CHECKPOINT_FORMAT = 2;
 
@@ -38,9 +40,15 @@ export interface Checkpoint {
   readonly history: unknown[];
   readonly elapsedSeconds: number;
   readonly timeToTarget: number | null;
+  /** SHA-256 of the data set's content (data/datasetHash.ts); undefined in checkpoints of older versions. */
+  readonly dataHash?: string;
+  /** The backend the run resolved to; undefined in checkpoints of older versions. */
+  readonly backend?: string;
 }
 
 const NAME = /^ckpt-(\d{9})\.msgpack$/;
+/** writeFileAtomic's temp names (atomicFile.tempSibling), and the older `.tmp-PID` form. */
+const TEMP = /^ckpt-\d{9}\.msgpack\.tmp-(\d+)(?:-[0-9a-f]{8})?$/;
 
 export function checkpointDir(runDir: string): string {
   return join(runDir, 'checkpoints');
@@ -57,18 +65,19 @@ export function saveCheckpoint(runDir: string, ckpt: Omit<Checkpoint, 'format'>,
     optimizer: { t: ckpt.optimizer.t, m: asBytes(ckpt.optimizer.m), v: asBytes(ckpt.optimizer.v) },
   });
   const bytes = pack({ format: CHECKPOINT_FORMAT, sha256: sha256(body), body });
-  const tmp = `${file}.tmp-${process.pid}`;
-  const fd = openSync(tmp, 'w');
-  try {
-    for (let off = 0; off < bytes.length; ) off += writeSync(fd, bytes, off);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, file);
-  fsyncDir(dir);
+  // Temp file, fsync, rename, fsync of the directory; the temp file is removed if any of it fails (ENOSPC).
+  writeFileAtomic(file, bytes);
   for (const old of listCheckpoints(runDir).slice(0, -keep)) rmSync(join(dir, old));
+  removeOrphans(dir);
   return file;
+}
+
+/** Temp files of writers that died mid-write (kill -9, power loss): never read, so never pruned otherwise. */
+function removeOrphans(dir: string): void {
+  for (const name of readdirSync(dir)) {
+    const m = TEMP.exec(name);
+    if (m && !processAlive(Number(m[1]))) rmSync(join(dir, name), { force: true });
+  }
 }
 
 /** Checkpoint file names, oldest first. */
@@ -76,13 +85,23 @@ export function listCheckpoints(runDir: string): string[] {
   let names: string[];
   try {
     names = readdirSync(checkpointDir(runDir));
-  } catch {
-    return [];
+  } catch (err) {
+    // Only "no directory" means "no checkpoint": EACCES, EMFILE or ENOTDIR read
+    // as none would make --resume say there is nothing to resume.
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return [];
+    throw new CheckpointError(checkpointDir(runDir), `cannot list checkpoints (${code ?? String(err)})`, { cause: err });
   }
   return names.filter((n) => NAME.test(n)).sort();
 }
 
-export function readCheckpoint(file: string, expectedHash: string): Checkpoint {
+/** Sizes a checkpoint must match: the model's weights (params + batch-norm state) and its params (optimizer moments). */
+export interface CheckpointSizes {
+  readonly weights: number;
+  readonly params: number;
+}
+
+export function readCheckpoint(file: string, expectedHash: string, expected?: CheckpointSizes): Checkpoint {
   let raw: unknown;
   try {
     raw = unpack(readFileSync(file));
@@ -99,36 +118,29 @@ export function readCheckpoint(file: string, expectedHash: string): Checkpoint {
       throw new CheckpointError(file, `corrupt checkpoint body (${err instanceof Error ? err.message : String(err)})`, { cause: err });
     }
   }
-  const c = raw as (Omit<Partial<Checkpoint>, 'weights' | 'optimizer'> & { weights?: unknown; optimizer?: { t?: unknown; m?: unknown; v?: unknown } }) | null;
-  if (!c || typeof c !== 'object' || (c.format !== CHECKPOINT_FORMAT && c.format !== 1)) throw new CheckpointError(file, 'not a PixelSense checkpoint (format field missing or unknown)');
-  const weights = asFloats(c.weights);
-  const m = asFloats(c.optimizer?.m);
-  const v = asFloats(c.optimizer?.v);
-  if (!weights || !m || !v || typeof c.optimizer?.t !== 'number') {
-    throw new CheckpointError(file, 'truncated or corrupt checkpoint (weights or optimizer state missing)');
+  if (!raw || typeof raw !== 'object' || !('format' in raw) || (raw.format !== CHECKPOINT_FORMAT && raw.format !== 1)) {
+    throw new CheckpointError(file, 'not a PixelSense checkpoint (format field missing or unknown)');
   }
-  if (typeof c.step !== 'number' || !Number.isInteger(c.step) || c.step < 0) throw new CheckpointError(file, 'corrupt checkpoint (bad step)');
+  const parsed = checkpointSchema.safeParse(raw);
+  if (!parsed.success) throw new CheckpointError(file, `invalid checkpoint field ${describeCheckpointIssue(parsed.error)}`);
+  const c = parsed.data;
   if (c.configHash !== expectedHash) {
     throw new CheckpointError(file, 'checkpoint was written under a different config (config hash differs); refusing to resume');
   }
-  return { ...(c as Checkpoint), weights, optimizer: { t: c.optimizer.t, m, v } };
+  const weights = asFloats(c.weights) as Float32Array;
+  const m = asFloats(c.optimizer.m) as Float32Array;
+  const v = asFloats(c.optimizer.v) as Float32Array;
+  if (expected) {
+    if (weights.length !== expected.weights) throw new CheckpointError(file, `invalid checkpoint field weights: ${weights.length} values, but the config's model has ${expected.weights}`);
+    for (const [name, a] of [['optimizer.m', m], ['optimizer.v', v]] as const) {
+      if (a.length !== expected.params) throw new CheckpointError(file, `invalid checkpoint field ${name}: ${a.length} values, but the config's model has ${expected.params} parameters`);
+    }
+  }
+  return { ...c, weights, optimizer: { t: c.optimizer.t, m, v } };
 }
 
 function sha256(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
-}
-
-/** Make the rename durable; not every platform can fsync a directory, and the file itself is already synced. */
-function fsyncDir(dir: string): void {
-  let fd: number | undefined;
-  try {
-    fd = openSync(dir, 'r');
-    fsyncSync(fd);
-  } catch {
-    // best effort (e.g. Windows)
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
 }
 
 /**
@@ -148,9 +160,9 @@ function asFloats(b: unknown): Float32Array | undefined {
 }
 
 /** The newest checkpoint of a run, validated against the config. */
-export function latestCheckpoint(runDir: string, expectedHash: string): Checkpoint {
+export function latestCheckpoint(runDir: string, expectedHash: string, expected?: CheckpointSizes): Checkpoint {
   const names = listCheckpoints(runDir);
   const last = names[names.length - 1];
   if (!last) throw new CheckpointError(checkpointDir(runDir), 'no checkpoint to resume from');
-  return readCheckpoint(join(checkpointDir(runDir), last), expectedHash);
+  return readCheckpoint(join(checkpointDir(runDir), last), expectedHash, expected);
 }

@@ -8,30 +8,59 @@
  *   <out>/model/           the trained model, TensorFlow.js Layers format
  *   <out>/checkpoints/     msgpackr checkpoints, newest K kept
  */
-import { appendFileSync, existsSync, mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { configToYaml, type Config } from '../../shared/config.js';
 import { RunDirError } from '../../shared/errors.js';
+import { writeFileAtomic } from '../../shared/atomicFile.js';
+
+export { writeFileAtomic } from '../../shared/atomicFile.js';
 
 export function defaultRunDir(model: string, now = new Date()): string {
   const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z').replace('T', '-');
   return join('runs', `${stamp}-${model}`);
 }
 
-/** Write a file atomically: temp file in the same directory, then rename. */
-export function writeFileAtomic(file: string, data: string | Uint8Array): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, data);
-  renameSync(tmp, file);
+/** Files every run directory has from its first moment (config.yaml, then run.json, before any step). */
+const RUN_MARKERS = ['config.yaml', 'run.json'];
+
+/**
+ * What a run writes, in the order --overwrite removes it: the model first.
+ * config.yaml and run.json stay (the new run replaces them atomically at once),
+ * so a crash at any point leaves a directory --overwrite still accepts.
+ */
+const RUN_OUTPUTS = ['model', 'metrics.json', 'endpoint.json', 'checkpoints'];
+/** Leftovers of an interrupted atomic write (atomicFile.tempSibling). */
+const RUN_TEMP = /^(?:model|metrics\.json|endpoint\.json|run\.json|config\.yaml)\.(?:tmp|old)-\d+/;
+
+export function isRunDir(path: string): boolean {
+  return RUN_MARKERS.every((m) => statSync(join(path, m), { throwIfNoEntry: false })?.isFile() === true);
+}
+
+function clearRun(path: string, entries: string[]): void {
+  for (const name of RUN_OUTPUTS) rmSync(join(path, name), { recursive: true, force: true });
+  for (const name of entries) if (RUN_TEMP.test(name)) rmSync(join(path, name), { recursive: true, force: true });
 }
 
 export class RunDir {
   private constructor(readonly path: string) {}
 
-  /** Create (or, with overwrite, reuse) a run directory; a non-empty one is refused otherwise. */
+  /**
+   * Create (or, with overwrite, reuse) a run directory; a non-empty one is
+   * refused otherwise. --overwrite accepts only a PixelSense run directory
+   * (isRunDir), checked before anything is touched, and removes every file
+   * the previous run left, the model first: if the new run then dies, the
+   * directory holds no model at all rather than the old one next to the new
+   * config. Files a run does not write are left alone.
+   */
   static create(path: string, overwrite: boolean): RunDir {
-    if (existsSync(path) && readdirSync(path).length > 0 && !overwrite) {
-      throw new RunDirError(path, 'run directory exists and is not empty; pass --overwrite or choose another --out');
+    const entries = existsSync(path) ? readdirSync(path) : [];
+    if (entries.length > 0) {
+      if (!overwrite) throw new RunDirError(path, 'run directory exists and is not empty; pass --overwrite or choose another --out');
+      if (!isRunDir(path)) {
+        throw new RunDirError(path, `--overwrite refused: not a PixelSense run directory (no ${RUN_MARKERS.join(' + ')}); nothing was changed`);
+      }
+      clearRun(path, entries);
     }
     mkdirSync(path, { recursive: true });
     const dir = new RunDir(path);
@@ -55,6 +84,27 @@ export class RunDir {
 
   writeJson(name: string, value: unknown): void {
     writeFileAtomic(this.file(name), `${JSON.stringify(value, null, 2)}\n`);
+  }
+
+  /**
+   * run.json: the record of this leg at the top level (what ran now) and of
+   * every leg in `legs`, oldest first, so a resume keeps the first leg's history.
+   */
+  writeRunLeg(leg: Record<string, unknown>): void {
+    let legs: unknown[] = [];
+    const file = this.file('run.json');
+    if (existsSync(file)) {
+      try {
+        const old = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+        const { legs: oldLegs, ...oldLeg } = old;
+        legs = Array.isArray(oldLegs) ? oldLegs : [oldLeg];
+      } catch (err) {
+        throw new RunDirError(this.path, `run.json is not valid JSON (${err instanceof Error ? err.message : String(err)}); it holds the run's history, so it is not overwritten`);
+      }
+    }
+    // A fresh run (or --overwrite) starts the list again: RunDir.create removed nothing else of the old run's records.
+    if (leg['resumed_from_step'] === null) legs = [];
+    this.writeJson('run.json', { ...leg, legs: [...legs, leg] });
   }
 
   /** One line per event; appendFileSync keeps lines whole if the process dies. */

@@ -15,6 +15,7 @@ import { cutMicroBatches, microBatchesPerStep, shardMicroBatches, type MicroBatc
 import { planModel, type ModelPlan } from '../../shared/modelPlan.js';
 import { epochPermutation } from '../../shared/rng.js';
 import { saveCheckpoint, type Checkpoint } from './checkpoint.js';
+import { datasetHash } from '../data/datasetHash.js';
 import { evalReport, type EvalReport } from '../report/classification.js';
 import { Evaluator } from './evaluator.js';
 import { toLayersModel } from '../../shared/layersExport.js';
@@ -36,6 +37,8 @@ export interface TrainOptions {
   readonly configFile: string;
   readonly runDir: RunDir;
   readonly dataset: SharedDataset;
+  /** datasetHash(dataset), recorded in every checkpoint; computed here when not given. */
+  readonly dataHash?: string;
   readonly workers: number;
   readonly metrics: TrainingMetrics;
   readonly reporter: Reporter;
@@ -82,6 +85,10 @@ export class Trainer {
   private startedAt = 0;
   /** Step of the newest checkpoint on disk (so the final one is not written twice). */
   private lastCheckpointStep = -1;
+  private dataHash: string | undefined;
+  private lastCheckpointFile: string | null = null;
+  /** Epoch records in the newest checkpoint: an evaluation after it at the same step rewrites it. */
+  private lastCheckpointHistory = 0;
 
   private constructor(
     private readonly o: TrainOptions,
@@ -109,6 +116,7 @@ export class Trainer {
     const pool = await WorkerPool.start({
       workers: o.workers,
       init: { backend: o.cfg.runtime.backend, stockKernels: o.cfg.runtime.stockKernels, dataset: o.dataset, training: { config: o.cfg, order, ...workerBuffers(buffers) } },
+      taskTimeoutMs: o.cfg.runtime.taskTimeoutSeconds * 1000,
       onFailure: (shard, kind, err, label, attempt) => {
         o.metrics.recordWorkerFailure(shard, kind);
         const error = err instanceof Error ? err.message : String(err);
@@ -139,6 +147,13 @@ export class Trainer {
     try {
       while (this.step < this.lastStep) {
         await this.trainStep();
+        // A stop signal: checkpoint before the final evaluation, which can take
+        // longer than a container's grace period before SIGKILL.
+        if (this.o.stopRequested()) {
+          this.checkpoint();
+          stopReason = 'interrupted';
+          break;
+        }
         if (await this.evaluateIfDue()) {
           stopReason = 'target-accuracy';
           break;
@@ -322,6 +337,12 @@ export class Trainer {
     return this.step % this.stepsPerEpoch === 0 || (everySteps > 0 && this.step % everySteps === 0);
   }
 
+  /** The data set's content hash, as the caller gave it or computed once (a SHA-256 over every pixel, ~50 ms for the full set). */
+  private contentHash(): string {
+    this.dataHash ??= this.o.dataHash ?? datasetHash(this.o.dataset);
+    return this.dataHash;
+  }
+
   checkpoint(): string {
     const { cfg, runDir } = this.o;
     const snap = this.ps.snapshot();
@@ -338,18 +359,35 @@ export class Trainer {
         history: this.history,
         elapsedSeconds: this.elapsed(),
         timeToTarget: this.timeToTarget?.seconds ?? null,
+        dataHash: this.contentHash(),
+        backend: this.pool.backend,
       },
       cfg.checkpoint.keep,
     );
     runDir.log({ event: 'checkpoint', step: this.step, file });
     this.lastCheckpointStep = this.step;
+    this.lastCheckpointHistory = this.history.length;
+    this.lastCheckpointFile = file;
     return file;
+  }
+
+  /**
+   * Make sure the last completed step is on disk and return its checkpoint
+   * file: for a stop signal, which a SIGKILL may follow at any moment (and a
+   * second Ctrl-C, which exits at once). Safe at any await point of run():
+   * the parameter server changes only in the synchronous part of a step, so
+   * it always holds exactly `step` completed steps when a signal can be handled.
+   */
+  checkpointIfBehind(): string | null {
+    if (this.step !== this.lastCheckpointStep) this.checkpoint();
+    return this.lastCheckpointFile;
   }
 
   private restore(c: Checkpoint): void {
     this.ps.restore({ weights: c.weights, optimizer: c.optimizer });
     this.step = c.step;
     this.lastCheckpointStep = c.step;
+    this.lastCheckpointHistory = (c.history ?? []).length;
     this.history = (c.history as EpochRecord[]) ?? [];
     this.elapsedBefore = c.elapsedSeconds;
     if (c.timeToTarget !== null) this.timeToTarget = { seconds: c.timeToTarget, epochs: NaN };
@@ -364,7 +402,8 @@ export class Trainer {
     const { runDir, reporter } = this.o;
     reporter.stop();
     const test = await this.evaluate();
-    if (this.step !== this.lastCheckpointStep) this.checkpoint();
+    // After a stop signal the checkpoint came first; rewrite it so it also holds this evaluation.
+    if (this.step !== this.lastCheckpointStep || this.history.length !== this.lastCheckpointHistory) this.checkpoint();
     await saveLayersModel(toLayersModel(this.plan, this.ps.weights), runDir.file('model'));
     return {
       stopReason,
