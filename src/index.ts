@@ -9,7 +9,7 @@ export { evaluate } from './coordinator/api/evaluate.js';
 export { predict } from './coordinator/api/predict.js';
 export { loadConfig } from './coordinator/api/config.js';
 export { bench } from './coordinator/api/bench.js';
-export { report } from './coordinator/api/report.js';
+export { writeReport } from './coordinator/api/report.js';
 export { dataInfo, downloadData, verifyData } from './coordinator/api/data.js';
 export { serveRuns } from './coordinator/api/runs.js';
 export type {

@@ -1,6 +1,6 @@
 /**
  * The library's tools from the package entry (src/index.ts), in-process:
- * bench(), report(), dataInfo/verifyData/downloadData and serveRuns(), each
+ * bench(), writeReport(), dataInfo/verifyData/downloadData and serveRuns(), each
  * on a tiny input, and nothing printed. The CLI over them is tested in
  * bench.test.ts, report.test.ts, fashionMnist.test.ts and live.test.ts.
  */
@@ -16,12 +16,12 @@ import {
   DataError,
   dataInfo,
   downloadData,
-  report,
   RunDirError,
   serveRuns,
   train,
   UsageError,
   verifyData,
+  writeReport,
   type BenchOptions,
   type BenchReport,
 } from '../src/index.js';
@@ -102,9 +102,9 @@ test('bench() refuses bad options with a UsageError naming the option, before me
   await assert.rejects(bench({ ...TINY, warmup: -1 }), (e: unknown) => e instanceof UsageError && /^warmup must be an integer >= 0/.test(e.message));
 });
 
-test('report() writes report.html, report.md and the figures of a run, naming what it could not make in `warnings`', async () => {
+test('writeReport() writes report.html, report.md and the figures of a run, naming what it could not make in `warnings`', async () => {
   const out = join(dir, 'report');
-  const r = await report([run], { out, dataDir: data });
+  const r = await writeReport([run], { out, dataDir: data });
   assert.equal(r.html, join(out, 'report.html'));
   assert.equal(r.markdown, join(out, 'report.md'));
   assert.match(readFileSync(r.html, 'utf8'), /ann-run/);

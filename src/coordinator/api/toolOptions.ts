@@ -1,5 +1,5 @@
 /**
- * The public types of the library's other tools: bench(), report(), the
+ * The public types of the library's other tools: bench(), writeReport(), the
  * data functions (dataInfo, verifyData, downloadData) and serveRuns(). As in
  * options.ts, only modules whose declarations reach neither tfjs nor
  * vega-lite are named here (a consumer's `tsc` without lib "dom" cannot load
@@ -55,7 +55,7 @@ export interface BenchOptions {
   readonly log?: (line: string) => void;
 }
 
-/** Options of report(). */
+/** Options of writeReport(). */
 export interface ReportOptions {
   /** Output directory for report.html, report.md and figures/ (default 'runs/report'). */
   readonly out?: string;
@@ -67,7 +67,7 @@ export interface ReportOptions {
   readonly log?: (line: string) => void;
 }
 
-/** What report() wrote. */
+/** What writeReport() wrote. */
 export interface ReportResult {
   /** Paths of report.html (self-contained) and report.md. */
   readonly html: string;
