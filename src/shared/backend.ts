@@ -17,9 +17,9 @@ import '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-layers';
 import { BackendError } from './errors.js';
 import { installWasmKernels } from './kernels/index.js';
+import type { BackendChoice } from './backendChoice.js';
 
-export type BackendChoice = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
-export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'tensorflow', 'wasm', 'cpu'];
+export { BACKEND_CHOICES, type BackendChoice } from './backendChoice.js';
 
 export interface BackendOptions {
   /** Use tfjs's stock wasm kernels (plus the one missing kernel the CNN needs) instead of ours. */

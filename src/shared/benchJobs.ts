@@ -4,7 +4,7 @@
  * src/worker/fitBaseline.ts and src/worker/commBench.ts. Each thread gets its
  * job once, as workerData.
  */
-import type { BackendChoice } from './backend.js';
+import type { BackendChoice } from './backendChoice.js';
 import type { Config } from './config.js';
 import type { SharedDataset } from './dataset.js';
 

@@ -10,7 +10,7 @@
  * the thread boundary.
  */
 import { Packr } from 'msgpackr';
-import type { BackendChoice } from './backend.js';
+import type { BackendChoice } from './backendChoice.js';
 import type { Config } from './config.js';
 import type { SharedDataset, SplitName } from './dataset.js';
 

@@ -6,16 +6,23 @@
  */
 import { join } from 'node:path';
 import {
+  bench,
   ConfigError,
+  dataInfo,
   evaluate,
   loadConfig,
   PixelSenseError,
   predict,
+  serveRuns,
   train,
+  writeReport,
+  type BenchReport,
   type Config,
+  type DataInfo,
   type EpochRecord,
   type Evaluation,
   type Prediction,
+  type ReportResult,
   type TrainResult,
   type TrainStep,
 } from 'pixelsense';
@@ -85,4 +92,18 @@ const [a, b] = preds;
 check(a !== undefined && 'top' in a && a.top.length === 3 && a.file === image, `a prediction for the file, got ${JSON.stringify(a)}`);
 check(b !== undefined && 'top' in b && JSON.stringify(b.top) === JSON.stringify('top' in a ? a.top : null), 'the same prediction for the same bytes');
 console.log(`predict: ${'top' in a ? a.top.map((t) => `${t.name} ${(100 * t.probability).toFixed(1)}%`).join(', ') : ''}`);
+
+// 4. The tools the other commands are made of: where the data is, a one-step bench, a report, the runs server.
+const info: DataInfo = await dataInfo();
+check(info.selected?.classCounts.test.reduce((a, b) => a + b, 0) === 10_000, 'dataInfo: the copy training loaded, 10,000 test labels');
+const scaling: BenchReport = await bench({ models: ['ann'], workers: [1], steps: 1, warmup: 0, repeats: 1 });
+check(scaling.results.length === 1 && (scaling.results[0]?.examples_per_sec.median ?? 0) > 0, 'bench: one row with a throughput');
+console.log(`bench: ann W=1 ${Math.round(scaling.results[0]?.examples_per_sec.median ?? 0)} ex/s, model.fit ${Math.round(scaling.baseline_fit[0]?.examples_per_sec.median ?? 0)} ex/s`);
+const pages: ReportResult = await writeReport([done.outDir], { out: join(scratch, 'report') });
+check(pages.html.endsWith('report.html') && pages.figures.length > 0, 'report: the HTML page and its figures');
+const server = await serveRuns(scratch, { port: 0 });
+const listing = await (await fetch(server.url)).text();
+await server.close();
+check(listing.includes('run'), 'serveRuns: the listing names the run');
+console.log(`report: ${pages.html}; runs server answered at ${server.url}`);
 console.log('consumer: ok');

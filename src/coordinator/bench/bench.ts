@@ -8,115 +8,11 @@
  * + update + overhead = step (see docs/bench.md for what each one measures).
  */
 import type { TopLevelSpec } from 'vega-lite';
-import type { CommResult } from './commBench.js';
 import type { WorkerMemory } from '../../shared/messages.js';
 import type { StepEvent } from '../training/stepEvent.js';
+import type { BaselineRow, BenchRow, BenchReport, BenchSample, FitSample, Machine, ModelKind, Stat } from './benchReport.js';
 
-export type ModelKind = 'ann' | 'cnn';
-
-/**
- * bench.json's per-step columns (snake_case: written as JSON), built from the
- * trainer's StepEvents by sampleFromSteps: milliseconds per step and their
- * parts (they add up to step_ms), compute share, memory.
- */
-export interface StepColumns {
-  step_ms: number;
-  compute_ms: number;
-  broadcast_ms: number;
-  wait_ms: number;
-  reduce_ms: number;
-  update_ms: number;
-  overhead_ms: number;
-  compute_fraction: number;
-  /** Whole process (coordinator and all worker threads), MB, after the measured steps. */
-  rss_mb: number;
-  /** Per worker thread, mean over the pool, MB. */
-  heap_per_worker_mb: number;
-  tf_per_worker_mb: number;
-  wasm_per_worker_mb: number | null;
-}
-
-/** One repeat of one (model, worker count): steady-state steps only; step columns are means over its steps. */
-export interface BenchSample extends StepColumns {
-  model: ModelKind;
-  workers: number;
-  repeat: number;
-  examples_per_sec: number;
-  /** --ceiling: examples/s of the same workers computing their shards back to back with no coordination; null without it. */
-  uncoordinated_examples_per_sec: number | null;
-}
-
-/** One repeat of the single-thread model.fit reference. */
-export interface FitSample {
-  model: ModelKind;
-  repeat: number;
-  examples_per_sec: number;
-  step_ms: number;
-}
-
-export interface Stat {
-  median: number;
-  min: number;
-  max: number;
-}
-
-/** Step columns here are medians over repeats. */
-export interface BenchRow extends StepColumns {
-  model: ModelKind;
-  workers: number;
-  oversubscribed: boolean;
-  examples_per_sec: Stat;
-  /** Median examples/s over the median at W=1; efficiency = speedup / workers. */
-  speedup: number | null;
-  efficiency: number | null;
-  /**
-   * --ceiling: uncoordinated examples/s (median, min, max) and its speed-up
-   * over W=1's: how far the machine itself lets W threads scale on this work.
-   */
-  uncoordinated: Stat | null;
-  ceiling_speedup: number | null;
-}
-
-export interface BaselineRow {
-  model: ModelKind;
-  examples_per_sec: Stat;
-  step_ms: number;
-  /** Median examples/s at W=1 over the median of model.fit. */
-  w1_over_fit: number | null;
-}
-
-export interface Machine {
-  cpu: string;
-  cores: number;
-  node: string;
-  backend: string;
-  platform: string;
-  /** 1-minute load average when the bench started and ended (other processes on the machine). */
-  load_start: number;
-  load_end: number;
-}
-
-export interface BenchSettings {
-  models: ModelKind[];
-  workers: number[];
-  steps: number;
-  warmup: number;
-  batch_size: number;
-  /** Micro-batch size per model (the shipped configs' values). */
-  micro_batch_size: Partial<Record<string, number>>;
-  repeats: number;
-}
-
-export interface BenchReport {
-  machine: Machine;
-  settings: BenchSettings;
-  started: string;
-  results: BenchRow[];
-  baseline_fit: BaselineRow[];
-  comm: CommResult | null;
-  samples: BenchSample[];
-  fit_samples: FitSample[];
-}
+export type { BaselineRow, BenchReport, BenchRow, BenchSample, BenchSettings, FitSample, Machine, ModelKind, Stat, StepColumns } from './benchReport.js';
 
 const MB = 1e6;
 

@@ -1,5 +1,6 @@
-/** `pixelsense data info|verify|download`. */
-import { dataInfo, downloadData, formatDataInfo, formatDownloadReport, formatVerifyReport, verifyData } from '../data/fashionMnist.js';
+/** `pixelsense data info|verify|download`: the library's dataInfo(), verifyData() and downloadData(), printed. */
+import { dataInfo, downloadData, verifyData } from '../api/data.js';
+import { formatDataInfo, formatDownloadReport, formatVerifyReport } from '../data/fashionMnist.js';
 
 export interface DataArgs {
   action: 'info' | 'verify' | 'download';

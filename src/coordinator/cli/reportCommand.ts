@@ -1,5 +1,5 @@
-/** `pixelsense report <run-dir>...`: HTML + Markdown comparison report with figures. */
-import { writeReport } from '../report/report.js';
+/** `pixelsense report <run-dir>...`: the library's writeReport(), printed: the two pages and the figure count. */
+import { DEFAULT_REPORT_DIR, writeReport } from '../api/report.js';
 
 export interface ReportArgs {
   runs: string[];
@@ -8,8 +8,8 @@ export interface ReportArgs {
 }
 
 export async function runReport(argv: ReportArgs): Promise<number> {
-  const out = argv.out ?? 'runs/report';
-  const r = await writeReport(argv.runs, out, { dataDir: argv['data-dir'] });
+  const out = argv.out ?? DEFAULT_REPORT_DIR;
+  const r = await writeReport(argv.runs, { out, dataDir: argv['data-dir'] });
   process.stdout.write(`report: ${r.html}\nreport: ${r.markdown}\n${r.figures.length} figures in ${out}\n`);
   return 0;
 }

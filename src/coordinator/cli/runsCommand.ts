@@ -1,6 +1,6 @@
-/** `pixelsense runs [dir]`: serve the runs under `dir` and their reports side by side until Ctrl-C. */
+/** `pixelsense runs [dir]`: the library's serveRuns() until Ctrl-C (the signal handling is the CLI's). */
 import { once } from 'node:events';
-import { startRunsServer } from '../live/runsServer.js';
+import { serveRuns } from '../api/runs.js';
 
 export interface RunsArgs {
   dir?: string;
@@ -11,11 +11,10 @@ export interface RunsArgs {
 
 export async function runRuns(argv: RunsArgs): Promise<number> {
   const dir = argv.dir ?? 'runs';
-  const server = await startRunsServer({
-    root: dir,
-    host: argv.host ?? '127.0.0.1',
-    port: argv.port ?? 9500,
-    ...(argv['data-dir'] !== undefined ? { dataDir: argv['data-dir'] } : {}),
+  const server = await serveRuns(dir, {
+    host: argv.host,
+    port: argv.port,
+    dataDir: argv['data-dir'],
     log: (line) => process.stderr.write(`${line}\n`),
   });
   process.stderr.write(`runs: ${server.url} (the runs in ${dir}; Ctrl-C to stop)\n`);
