@@ -21,6 +21,7 @@ import { defaultRunDir, RunDir } from '../training/runDir.js';
 import { Trainer, type TrainResult } from '../training/trainer.js';
 import { trainOverrides, type TrainArgs } from './args.js';
 import { resolveWorkerCount } from '../training/workerPool.js';
+import { openCluster, type ClusterSession } from '../cluster/clusterSession.js';
 
 /** The --json summary: the last line of stdout. */
 export interface TrainSummary {
@@ -35,6 +36,8 @@ export interface TrainSummary {
   out_dir: string;
   time_to_target_s: number | null;
   stop_reason: TrainResult['stopReason'];
+  /** Remote hosts that computed at least one micro-batch (0 without cluster.nats). */
+  hosts: number;
 }
 
 export async function runTrain(argv: TrainArgs): Promise<number> {
@@ -49,7 +52,8 @@ export async function runTrain(argv: TrainArgs): Promise<number> {
   const reporter = createReporter();
   const log = (line: string) => reporter.log(line);
 
-  const workers = resolveWorkerCount(cfg.runtime.workers);
+  // 0 = remote hosts only (cluster.nats): no local training threads.
+  const workers = cfg.runtime.workers === 0 ? 0 : resolveWorkerCount(cfg.runtime.workers);
   const dataset = await loadFashionMnist({
     dataDir: argv['data-dir'],
     configDataDir: cfg.data.dir ?? undefined,
@@ -103,12 +107,22 @@ export async function runTrain(argv: TrainArgs): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
-  const trainer = await Trainer.create({ cfg, configFile, runDir, dataset, workers, metrics, reporter, resume, stopRequested: () => stop });
+  let cluster: ClusterSession | null = null;
   let result: TrainResult;
   try {
-    result = await trainer.run();
+    if (cfg.cluster.nats !== null) {
+      cluster = await openCluster(cfg, { runId, dataset, metrics, log: (r) => runDir.log(r), say: log });
+      log(`cluster '${cfg.cluster.name}' on NATS ${cluster.servers}: ${workers} local workers${cfg.cluster.hosts > 0 ? `, waiting for ${cfg.cluster.hosts} hosts` : ''}`);
+    }
+    const executor = cluster?.factory;
+    const trainer = await Trainer.create({ cfg, configFile, runDir, dataset, workers, metrics, reporter, resume, stopRequested: () => stop, ...(executor ? { executor } : {}) });
+    try {
+      result = await trainer.run();
+    } finally {
+      await trainer.close();
+    }
   } finally {
-    await trainer.close();
+    await cluster?.close();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
@@ -125,6 +139,7 @@ export async function runTrain(argv: TrainArgs): Promise<number> {
     out_dir: runDir.path,
     time_to_target_s: result.timeToTarget ? Number(result.timeToTarget.seconds.toFixed(2)) : null,
     stop_reason: result.stopReason,
+    hosts: cluster?.hostsUsed() ?? 0,
   };
   runDir.writeJson('metrics.json', {
     model: cfg.model.kind,

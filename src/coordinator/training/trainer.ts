@@ -9,9 +9,9 @@
  */
 import type { Config } from '../../shared/config.js';
 import { configHash } from '../../shared/config.js';
-import { WorkerError } from '../../shared/errors.js';
+import { ClusterError, WorkerError, type PixelSenseError } from '../../shared/errors.js';
 import type { SharedDataset } from '../../shared/dataset.js';
-import { cutMicroBatches, microBatchesPerStep, shardMicroBatches, type MicroBatch, type TaskResult } from '../../shared/messages.js';
+import { cutMicroBatches, microBatchesPerStep, type MicroBatch, type TaskResult } from '../../shared/messages.js';
 import { planModel, type ModelPlan } from '../../shared/modelPlan.js';
 import { epochPermutation } from '../../shared/rng.js';
 import { saveCheckpoint, type Checkpoint } from './checkpoint.js';
@@ -29,13 +29,17 @@ import { TrainerEmitter, type EpochRecord, type StepEvent } from './stepEvent.js
 
 export type { EpochRecord } from './stepEvent.js';
 import { WorkerPool } from './workerPool.js';
+import { LocalStepExecutor, type ExecutorFactory, type StepExecutor } from './stepExecutor.js';
 
 export interface TrainOptions {
   readonly cfg: Config;
   readonly configFile: string;
   readonly runDir: RunDir;
   readonly dataset: SharedDataset;
+  /** Local worker threads that train; 0 (remote hosts only) still starts one thread, for evaluation. */
   readonly workers: number;
+  /** How steps are computed; default: the local pool alone (LocalStepExecutor). */
+  readonly executor?: ExecutorFactory;
   readonly metrics: TrainingMetrics;
   readonly reporter: Reporter;
   readonly resume?: Checkpoint;
@@ -96,6 +100,7 @@ export class Trainer {
   private constructor(
     private readonly o: TrainOptions,
     private readonly pool: WorkerPool,
+    private readonly executor: StepExecutor,
     private readonly evaluator: Evaluator,
     ps: ParameterServer,
     order: Uint32Array,
@@ -117,7 +122,7 @@ export class Trainer {
     const order = new SharedArrayBuffer(o.dataset.train.count * Uint32Array.BYTES_PER_ELEMENT);
     const ps = new ParameterServer(plan, o.cfg, buffers);
     const pool = await WorkerPool.start({
-      workers: o.workers,
+      workers: Math.max(1, o.workers),
       init: { config: o.cfg, backend: o.cfg.runtime.backend, stockKernels: o.cfg.runtime.stockKernels, dataset: o.dataset, order, ...workerBuffers(buffers) },
       onFailure: (shard, kind, err, label, attempt) => {
         o.metrics.recordWorkerFailure(shard, kind);
@@ -125,7 +130,12 @@ export class Trainer {
         o.runDir.log({ event: 'worker_failure', task: label, shard, kind, attempt: attempt + 1, error });
       },
     });
-    const trainer = new Trainer(o, pool, new Evaluator(pool, o.dataset), ps, new Uint32Array(order));
+    const ctx = { cfg: o.cfg, plan, pool, localWorkers: o.workers, buffers, backend: pool.backend };
+    const executor = o.executor ? await o.executor(ctx).catch(async (err: unknown) => {
+      await pool.close();
+      throw err;
+    }) : new LocalStepExecutor(pool);
+    const trainer = new Trainer(o, pool, executor, new Evaluator(pool, o.dataset), ps, new Uint32Array(order));
     if (o.resume) trainer.restore(o.resume);
     else ps.initialize(o.cfg.train.seed);
     return trainer;
@@ -157,7 +167,7 @@ export class Trainer {
       return await this.finish(stopReason);
     } catch (err) {
       // A task (training or evaluation) failed MAX_ATTEMPTS times: keep every completed step on disk, then abort.
-      if (err instanceof WorkerError) this.checkpointBeforeAbort(err);
+      if (err instanceof WorkerError || err instanceof ClusterError) this.checkpointBeforeAbort(err);
       throw err;
     }
   }
@@ -168,7 +178,7 @@ export class Trainer {
    * updates only after every shard is in), so the parameter server still
    * holds the last completed step: that is what the checkpoint saves.
    */
-  private checkpointBeforeAbort(err: WorkerError): void {
+  private checkpointBeforeAbort(err: PixelSenseError): void {
     const { reporter, runDir } = this.o;
     reporter.stop();
     const file = this.checkpoint();
@@ -239,16 +249,10 @@ export class Trainer {
     return cutMicroBatches(start, Math.min(cfg.train.batchSize, dataset.train.count - start), cfg.train.microBatchSize);
   }
 
-  /** One task per shard; all run concurrently, failures are retried by the pool. */
+  /** Every micro-batch through the executor (local shards, or local lanes and remote hosts); failures are retried there. */
   private async dispatch(step: number, micro: MicroBatch[], repeat = 1): Promise<TrainTaskResult[]> {
     const epoch = Math.floor(step / this.stepsPerEpoch);
-    const shards = shardMicroBatches(micro, this.pool.size);
-    const results = await Promise.all(
-      shards.map((microBatches, shard) =>
-        this.pool.run({ kind: 'train', epoch, step, shard, attempt: 0, microBatches, ...(repeat > 1 ? { repeat } : {}) }, `train step ${step} shard ${shard}`),
-      ),
-    );
-    return results.filter((r): r is TrainTaskResult => r.kind === 'train');
+    return this.executor.run({ epoch, step, micro, ...(repeat > 1 ? { repeat } : {}) });
   }
 
   private record(step: number, lr: number, results: TrainTaskResult[], stepSeconds: number, reduceSeconds: number, updateSeconds: number): StepBreakdown {
@@ -264,7 +268,7 @@ export class Trainer {
     metrics.setPoolStats(this.pool.queueSize, this.pool.utilization);
     const computes = results.map((r) => r.computeSeconds);
     const t = this.stats.add({ examples, loss, accuracy, stepSeconds, computeSeconds: computes, reduceSeconds, updateSeconds });
-    runDir.log({ event: 'step', step: step + 1, epoch: epoch + 1, lr, loss, accuracy, examples, ...t, tensors: results.map((r) => r.numTensors), threads: results.map((r) => r.threadId) });
+    runDir.log({ event: 'step', step: step + 1, epoch: epoch + 1, lr, loss, accuracy, examples, ...t, tensors: results.map((r) => r.numTensors), threads: results.map((r) => r.threadId), ...hostsOf(results) });
     const examplesPerSecond = this.stats.recentExamplesPerSecond();
     reporter.step({ step: step + 1, epoch: epoch + 1, epochs: this.o.cfg.train.epochs, loss, accuracy, examplesPerSecond });
     const slowest = Math.max(...computes);
@@ -429,6 +433,12 @@ export class Trainer {
   }
 
   async close(): Promise<void> {
+    await this.executor.close();
     await this.pool.close();
   }
+}
+
+/** Multi-host steps: who computed each result ('local' for this process's threads). */
+function hostsOf(results: readonly TrainTaskResult[]): { hosts?: string[] } {
+  return results.some((r) => r.host !== undefined) ? { hosts: results.map((r) => r.host ?? 'local') } : {};
 }
