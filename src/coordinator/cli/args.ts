@@ -225,12 +225,14 @@ export function parseWorkerList(s: string): number[] {
   return list;
 }
 
-export function checkBench(argv: { workers?: string; steps?: number; warmup?: number; repeats?: number; 'batch-size'?: number }): true {
+export function checkBench(argv: { workers?: string; steps?: number; warmup?: number; repeats?: number; 'batch-size'?: number; nats?: string; hosts?: number; 'nats-creds'?: string; cluster?: string }): true {
   parseWorkerList(argv.workers ?? '1');
   for (const k of ['steps', 'repeats', 'batch-size'] as const) {
     const v = argv[k];
     if (v !== undefined && (!Number.isInteger(v) || v < 1)) throw new Error(`--${k} must be a positive integer`);
   }
   if (argv.warmup !== undefined && (!Number.isInteger(argv.warmup) || argv.warmup < 0)) throw new Error('--warmup must be an integer >= 0');
+  checkCluster(argv);
+  if ((argv.hosts !== undefined || argv['nats-creds'] !== undefined) && argv.nats === undefined) throw new Error('--hosts and --nats-creds need --nats');
   return true;
 }

@@ -28,6 +28,8 @@ import { TrainingMetrics } from '../metrics/metrics.js';
 import { createReporter } from '../training/progress.js';
 import { RunDir, writeFileAtomic } from '../training/runDir.js';
 import { Trainer } from '../training/trainer.js';
+import { openCluster, type ClusterSession } from '../cluster/clusterSession.js';
+import { clusterMarkdown, type ClusterSample } from '../bench/clusterBench.js';
 
 export interface BenchArgs {
   model?: 'ann' | 'cnn' | 'both';
@@ -43,6 +45,10 @@ export interface BenchArgs {
   ceiling?: boolean;
   out?: string;
   json?: boolean;
+  nats?: string;
+  'nats-creds'?: string;
+  hosts?: number;
+  cluster?: string;
 }
 
 const CONFIG_LABEL = '<pixelsense bench>';
@@ -78,11 +84,15 @@ async function measureTraining(
   dataset: SharedDataset,
   workers: number,
   o: { warmup: number; steps: number; repeat: number; ceiling: boolean },
-): Promise<{ sample: BenchSample; backend: string }> {
+): Promise<{ sample: BenchSample; backend: string; bytesPerStep?: { sent: number; received: number } }> {
   const { warmup, steps, repeat } = o;
   const dir = mkdtempSync(join(tmpdir(), 'pixelsense-bench-'));
   const metrics = new TrainingMetrics({ runId: 'bench', model: cfg.model.kind, backend: cfg.runtime.backend, workers, configFile: CONFIG_LABEL });
+  const runId = `bench${Math.random().toString(36).slice(2, 8)}`;
+  const say = (line: string) => process.stderr.write(`${line}\n`);
+  let cluster: ClusterSession | null = null;
   try {
+    if (cfg.cluster.nats !== null) cluster = await openCluster(cfg, { runId, dataset, metrics, log: () => undefined, say });
     const trainer = await Trainer.create({
       cfg,
       configFile: CONFIG_LABEL,
@@ -92,23 +102,28 @@ async function measureTraining(
       metrics,
       reporter: createReporter({ quiet: true }),
       stopRequested: () => false,
+      ...(cluster ? { executor: cluster.factory } : {}),
     });
     try {
       await trainer.runSteps(warmup);
+      const before = cluster?.traffic();
       const t0 = performance.now();
       const reports = await trainer.runSteps(steps);
       const wall = (performance.now() - t0) / 1000;
+      const after = cluster?.traffic();
+      const bytesPerStep = before && after ? { sent: (after.sent - before.sent) / steps, received: (after.received - before.received) / steps } : undefined;
       const sample = sampleFromSteps({ model: cfg.model.kind, workers, repeat }, reports, wall, process.memoryUsage().rss);
       if (o.ceiling) {
         // Same pool, already warm: `steps` more steps' worth of work per worker, uncoordinated.
         const u = await trainer.runUncoordinated(steps);
         sample.uncoordinated_examples_per_sec = u.seconds > 0 ? u.examples / u.seconds : null;
       }
-      return { sample, backend: trainer.backend };
+      return { sample, backend: trainer.backend, ...(bytesPerStep ? { bytesPerStep } : {}) };
     } finally {
       await trainer.close();
     }
   } finally {
+    await cluster?.close();
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -146,6 +161,10 @@ export async function runBench(argv: BenchArgs): Promise<number> {
     if (idle.length) log(`bench: a ${m} step has ${perStep} micro-batches of ${microBatch[m]}: at W=${idle.join(', ')} only ${perStep} workers get work`);
   }
 
+  const clusterSamples: ClusterSample[] = [];
+  const hosts = argv.hosts ?? (argv.nats ? 1 : 0);
+  if (argv.ceiling && argv.nats) throw new UsageError('--ceiling measures local threads only; run it without --nats');
+  if (argv.nats) log(`bench: also a multi-host run per model and repeat: ${hosts} host${hosts === 1 ? '' : 's'} on NATS, no local training workers`);
   const samples: BenchSample[] = [];
   const fits: FitSample[] = [];
   let backend = backendChoice as string;
@@ -167,6 +186,15 @@ export async function runBench(argv: BenchArgs): Promise<number> {
             (s.uncoordinated_examples_per_sec !== null ? ` | uncoordinated ${Math.round(s.uncoordinated_examples_per_sec)} ex/s` : ''),
         );
       }
+      if (argv.nats) {
+        const raw = benchConfig(model, { ...base, workers: 1 });
+        const cfg = parseConfig({ ...raw, runtime: { ...raw.runtime, workers: 0 }, cluster: { ...raw.cluster, nats: argv.nats, credsFile: argv['nats-creds'] ?? null, hosts, name: argv.cluster ?? 'pixelsense' } }, CONFIG_LABEL);
+        const m = await measureTraining(cfg, dataset, 0, { warmup, steps, repeat, ceiling: false });
+        const s = m.sample;
+        const b = m.bytesPerStep ?? { sent: 0, received: 0 };
+        clusterSamples.push({ model, repeat, hosts, examples_per_sec: s.examples_per_sec, step_ms: s.step_ms, bytes_sent_per_step: b.sent, bytes_received_per_step: b.received });
+        log(`${model} ${hosts} hosts (no local workers) repeat ${repeat}/${repeats}: ${Math.round(s.examples_per_sec)} ex/s | step ${s.step_ms.toFixed(1)} ms | ${(b.sent / 1e6).toFixed(2)} MB sent + ${(b.received / 1e6).toFixed(2)} MB received per step`);
+      }
     }
   }
 
@@ -178,7 +206,7 @@ export async function runBench(argv: BenchArgs): Promise<number> {
   }
 
   const { rows, baseline } = aggregate(samples, fits, cores);
-  const report: BenchReport = {
+  const report: BenchReport & { cluster?: ClusterSample[] } = {
     machine: { cpu: cpus()[0]?.model.trim() ?? 'unknown CPU', cores, node: process.version, backend, platform: `${platform()} ${release()}`, load_start: loadStart, load_end: loadavg()[0] ?? 0 },
     settings: { models, workers: counts, steps, warmup, batch_size: batchSize, micro_batch_size: microBatch, repeats },
     started,
@@ -187,9 +215,10 @@ export async function runBench(argv: BenchArgs): Promise<number> {
     comm,
     samples,
     fit_samples: fits,
+    ...(clusterSamples.length ? { cluster: clusterSamples } : {}),
   };
   await renderFigure(scalingSpec(rows), outDir, CHART);
-  const md = benchMarkdown(report, `${CHART}.png`);
+  const md = benchMarkdown(report, `${CHART}.png`) + (clusterSamples.length ? clusterMarkdown(clusterSamples, samples) : '');
   writeFileAtomic(join(outDir, 'bench.json'), `${JSON.stringify(report, null, 2)}\n`);
   writeFileSync(join(outDir, 'bench.md'), md);
   log(machineLine(report.machine));

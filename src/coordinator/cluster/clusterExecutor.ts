@@ -191,6 +191,7 @@ export class ClusterExecutor implements StepExecutor {
     const host = this.registry.hosts.get(hostId);
     const who = host?.name ?? hostId;
     this.o.metrics.recordClusterBytes(who, 0, data.length);
+    this.registry.traffic.received += data.length;
     let whole: { header: WireHeader; body: Uint8Array } | null;
     try {
       const { header, body } = decodeFrame(data, this.maxPayload);

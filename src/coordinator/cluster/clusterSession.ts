@@ -21,6 +21,8 @@ export interface ClusterSession {
   readonly servers: string;
   /** Distinct hosts that supplied at least one gradient so far. */
   hostsUsed(): number;
+  /** Bytes of step traffic (weights, tasks, gradients) so far, all hosts together. */
+  traffic(): { sent: number; received: number };
   close(): Promise<void>;
 }
 
@@ -40,6 +42,7 @@ export async function openCluster(
       return executor;
     },
     hostsUsed: () => executor?.hostsUsed ?? 0,
+    traffic: () => ({ ...(executor?.registry.traffic ?? { sent: 0, received: 0 }) }),
     close: async () => {
       await executor?.close();
       await nc.drain().catch(() => undefined);

@@ -36,6 +36,7 @@ import { allocateBuffers, workerBuffers, type SharedBuffers } from '../training/
 import { WorkerPool } from '../training/workerPool.js';
 import { maxPayloadOf } from './natsConnection.js';
 import { PIXELSENSE_VERSION } from './version.js';
+import { parseHostFaults } from './hostFaults.js';
 
 /** A host whose coordinator has sent nothing (no beat, weights or task) for this long drops the run. */
 const COORDINATOR_SILENCE_MS = 15_000;
@@ -65,11 +66,6 @@ interface Run {
   readonly slotBusy: Map<number, Promise<void>>;
 }
 
-/** Test hook: PIXELSENSE_HOST_FAULT=corrupt@STEP sends malformed gradients for the micro-batches of STEP (0-based). */
-function corruptStep(): number | null {
-  const m = /^corrupt@(\d+)$/.exec(process.env['PIXELSENSE_HOST_FAULT'] ?? '');
-  return m ? Number(m[1]) : null;
-}
 
 export class Host {
   readonly id = randomBytes(6).toString('hex');
@@ -79,7 +75,9 @@ export class Host {
   private timer: NodeJS.Timeout | null = null;
   private readonly hashes = new Map<string, string>();
   private readonly maxPayload: number;
-  private readonly corruptAt = corruptStep();
+  /** Test hooks (PIXELSENSE_HOST_FAULT); all off in normal use. */
+  private readonly faults = parseHostFaults(process.env['PIXELSENSE_HOST_FAULT']);
+  private stalled = false;
   private exit!: (code: number) => void;
   /** Why the coordinator refused this host (set before done resolves with 2). */
   refusal: string | null = null;
@@ -258,6 +256,12 @@ export class Host {
 
   private async compute(run: Run, t: WireOf<'task'>): Promise<void> {
     if (this.run !== run) return;
+    if (this.faults.stall === t.step) {
+      if (!this.stalled) this.o.log(`stalling step ${t.step} (PIXELSENSE_HOST_FAULT)`);
+      this.stalled = true;
+      return;
+    }
+    if (this.faults.delayMs > 0) await new Promise((r) => setTimeout(r, this.faults.delayMs));
     if (run.orderEpoch !== t.epoch) {
       run.order.set(epochPermutation(run.order.length, run.cfg.train.seed, t.epoch));
       run.orderEpoch = t.epoch;
@@ -274,7 +278,7 @@ export class Host {
     let body = new Uint8Array((P + S) * 4);
     body.set(floatBytes(grad), 0);
     body.set(floatBytes(stats), P * 4);
-    if (this.corruptAt === t.step) body = body.subarray(0, body.length - 4);
+    if (this.faults.corrupt === t.step) body = body.subarray(0, body.length - 4);
     const mb = r.microBatches[0];
     const header: WireHeader = {
       kind: 'result',

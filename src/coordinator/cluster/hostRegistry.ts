@@ -64,6 +64,8 @@ export class HostRegistry extends EventEmitter<{ ready: [RemoteHost]; lost: [Rem
   private timer: NodeJS.Timeout | null = null;
   private lastBeat = 0;
   private badLogged = 0;
+  /** Bytes published to hosts and received from them, all hosts together (bench's bytes per step). */
+  readonly traffic = { sent: 0, received: 0 };
 
   constructor(readonly o: RegistryOptions) {
     super();
@@ -82,6 +84,7 @@ export class HostRegistry extends EventEmitter<{ ready: [RemoteHost]; lost: [Rem
   send(host: RemoteHost, frame: Uint8Array): void {
     this.o.nc.publish(subjects.host(this.o.cluster, host.id), frame);
     this.o.metrics.recordClusterBytes(host.name, frame.length, 0);
+    this.traffic.sent += frame.length;
   }
 
   /** Resolves once `k` hosts are ready; rejects with ClusterError after `timeoutMs`. */
