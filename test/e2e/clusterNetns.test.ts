@@ -62,12 +62,12 @@ cluster: { joinTimeoutSeconds: 60 }
   assert.equal(local.code, 0, local.stderr);
   const p = startProc('unshare', ['-rn', 'bash', '-c', SCRIPT], { NATS_BIN: natsServerBin() as string, TOKEN: 'netns-token', WORK: work, CLI, CONFIG: config });
   const shaping = await p.waitFor(/^SHAPING /);
-  process.stdout.write(`# ${shaping}\n`);
+  process.stdout.write(`${shaping}\n`);
   const { code } = await p.exited;
   assert.equal(code, 0, p.output());
   const summary = JSON.parse(p.output().trim().split('\n').pop() as string) as { hosts: number; examples_per_sec: number };
   assert.equal(summary.hosts, 2);
-  process.stdout.write(`# ${summary.examples_per_sec} examples/s through the shaped loopback\n`);
+  process.stdout.write(`${summary.examples_per_sec} examples/s through the shaped loopback\n`);
   const w = (d: string) => sha256(readFileSync(join(d, 'model', 'weights.bin')));
   assert.equal(w(join(work, 'run')), w(join(work, 'local')));
 });
