@@ -183,3 +183,32 @@ test('malformed messages are counted and logged, their micro-batches recomputed,
   assert.ok(bad.some((e) => e['host'] === 'm1'), JSON.stringify(bad));
   assert.ok(bad.some((e) => e['host'] === 'unknown'), JSON.stringify(bad));
 });
+
+test('when the last host is gone and none joins within the join timeout, the run checkpoints and exits 1 with the resume command', { skip }, async (t) => {
+  const only = track(await startHost(nats.authUrl, 'last', cluster('last'), { PIXELSENSE_HOST_FAULT: 'stall@2' }));
+  t.after(() => stopAll([only]));
+  const shortWait = join(work, 'short-wait-last.yaml');
+  writeFileSync(shortWait, readFileSync(config, 'utf8').replace('joinTimeoutSeconds: 20', 'joinTimeoutSeconds: 3'));
+  const proc = track(startTrain([shortWait, '--nats', nats.authUrl, '--out', out('last'), '--workers', '0', '--hosts', '1', ...cluster('last')]));
+  await only.waitFor(/stalling step 2/);
+  only.kill('SIGKILL');
+  const { code } = await proc.exited;
+  assert.equal(code, 1, proc.output());
+  assert.match(proc.output(), /no host left to compute step 3: waiting up to 3 s/);
+  assert.match(proc.output(), new RegExp(`resume with: pixelsense train --resume ${out('last').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+  const log = events(out('last'));
+  assert.ok(log.some((e) => e['event'] === 'host_lost' && e['host'] === 'last'));
+  assert.ok(log.some((e) => e['event'] === 'checkpoint' && e['step'] === 2), 'the last completed step is checkpointed');
+});
+
+test('a host of another PixelSense version is refused with one line', { skip }, async (t) => {
+  const host = track(await startHost(nats.authUrl, 'future', cluster('version'), { PIXELSENSE_VERSION_OVERRIDE: '99.0.0' }));
+  t.after(() => stopAll([host]));
+  const shortWait = join(work, 'short-wait-version.yaml');
+  writeFileSync(shortWait, readFileSync(config, 'utf8').replace('joinTimeoutSeconds: 20', 'joinTimeoutSeconds: 3'));
+  const r = await train('version', ['--workers', '1', '--hosts', '1', ...cluster('version')], shortWait);
+  const { code } = await host.exited;
+  assert.equal(code, 2, host.output());
+  assert.match(host.output().split('\n').filter((l) => l.startsWith('pixelsense:')).join('\n'), /^pixelsense: host future: refused by the coordinator .*PixelSense version 99\.0\.0 .* differs/);
+  assert.equal(r.code, 1);
+});
