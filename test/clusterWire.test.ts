@@ -98,3 +98,12 @@ test('--nats URLs give their token or user and password to the client and keep t
   assert.deepEqual(parseNatsUrl('nats://ann:p%40ss@10.0.0.5:4222'), { servers: ['nats://10.0.0.5:4222'], user: 'ann', pass: 'p@ss' });
   assert.deepEqual(parseNatsUrl('127.0.0.1:4222,127.0.0.1:4223', 'x.creds'), { servers: ['nats://127.0.0.1:4222', 'nats://127.0.0.1:4223'], credsFile: 'x.creds' });
 });
+
+test('NATS secrets never reach the saved config or argv: user, password and token are dropped from URLs', async () => {
+  const { withoutNatsSecrets, withoutUrlSecrets } = await import('../src/coordinator/cluster/natsConnection.js');
+  const { parseConfig } = await import('../src/shared/config.js');
+  assert.equal(withoutUrlSecrets('nats://tok@10.0.0.1:4222,nats://u:p@10.0.0.2:4222'), 'nats://10.0.0.1:4222,nats://10.0.0.2:4222');
+  const cfg = withoutNatsSecrets(parseConfig({ cluster: { nats: 'nats://s3cret@127.0.0.1:4222' } }, 'f'));
+  assert.equal(cfg.cluster.nats, 'nats://127.0.0.1:4222');
+  assert.ok(!JSON.stringify(cfg).includes('s3cret'));
+});

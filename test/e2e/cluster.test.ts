@@ -109,14 +109,18 @@ test('a host killed with SIGKILL mid-step loses nothing: its micro-batches are r
 });
 
 test('a host that joins mid-run gets work from the next step and the weights are unchanged', { skip }, async (t) => {
-  // j1 takes a second per micro-batch, so the run lasts long enough for j2 to start and join.
-  const first = track(await startHost(nats.authUrl, 'j1', cluster('join'), { PIXELSENSE_HOST_FAULT: 'delay:1000' }));
+  // j1 holds step 2's micro-batches until j2 has joined, so j2 certainly joins mid-run.
+  const gate = join(work, 'j2-joined');
+  const first = track(await startHost(nats.authUrl, 'j1', cluster('join'), { PIXELSENSE_HOST_FAULT: `hold@1=${gate}` }));
   t.after(() => stopAll([first]));
-  const proc = track(startTrain([config, '--nats', nats.authUrl, '--out', out('joined'), '--workers', '0', '--hosts', '1', '--json', ...cluster('join')]));
-  await proc.waitFor(/host j1 joined/);
+  const patient = join(work, 'patient.yaml');
+  writeFileSync(patient, readFileSync(config, 'utf8').replace('taskTimeoutSeconds: 3', 'taskTimeoutSeconds: 300'));
+  const proc = track(startTrain([patient, '--nats', nats.authUrl, '--out', out('joined'), '--workers', '0', '--hosts', '1', '--json', ...cluster('join')]));
+  await first.waitFor(/holding step 1/);
   const late = track(await startHost(nats.authUrl, 'j2', cluster('join')));
   t.after(() => stopAll([late]));
   await proc.waitFor(/host j2 joined/);
+  writeFileSync(gate, '');
   const { code } = await proc.exited;
   assert.equal(code, 0, proc.output());
   assert.equal(weightsSha(out('joined')), reference);

@@ -22,6 +22,7 @@ import { Trainer, type TrainResult } from '../training/trainer.js';
 import { trainOverrides, type TrainArgs } from './args.js';
 import { resolveWorkerCount } from '../training/workerPool.js';
 import { openCluster, type ClusterSession } from '../cluster/clusterSession.js';
+import { withoutNatsSecrets, withoutUrlSecrets } from '../cluster/natsConnection.js';
 
 /** The --json summary: the last line of stdout. */
 export interface TrainSummary {
@@ -74,7 +75,7 @@ export async function runTrain(argv: TrainArgs): Promise<number> {
     // --overwrite: a previous run's checkpoints must not outlive it, or a later
     // --resume of this directory could pick one of them up as the newest.
     if (argv.overwrite === true) rmSync(checkpointDir(runDir.path), { recursive: true, force: true });
-    runDir.writeConfig(cfg);
+    runDir.writeConfig(withoutNatsSecrets(cfg));
   }
   const plan = planModel(cfg.model);
   runDir.writeJson('run.json', {
@@ -86,13 +87,13 @@ export async function runTrain(argv: TrainArgs): Promise<number> {
     config_file: configFile,
     config_hash: configHash(cfg),
     data: dataset.source,
-    argv: process.argv.slice(2),
+    argv: process.argv.slice(2).map(withoutUrlSecrets),
     metrics_url: endpoint?.url ?? null,
     resumed_from_step: resume?.step ?? null,
     started: new Date().toISOString(),
   });
   if (endpoint) runDir.writeJson('endpoint.json', { host: endpoint.host, port: endpoint.port, url: endpoint.url });
-  logResolvedConfig(cfg, configFile, log);
+  logResolvedConfig(withoutNatsSecrets(cfg), configFile, log);
   log(`${describePlan(plan)} | backend ${backend} | ${workers} workers | data ${dataset.source} | out ${runDir.path}${resume ? ` | resuming at step ${resume.step}` : ''}`);
   if (resume && cfg.train.maxSteps !== null && resume.step >= cfg.train.maxSteps) {
     log(`the run is already at step ${resume.step} and --max-steps is ${cfg.train.maxSteps}: nothing to train; pass a larger --max-steps, or none to finish the run`);

@@ -11,6 +11,7 @@
  * has been silent for COORDINATOR_SILENCE_MS (killed coordinator).
  */
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { parseConfig, type Config } from '../../shared/config.js';
 import type { SharedDataset } from '../../shared/dataset.js';
@@ -262,6 +263,11 @@ export class Host {
       return;
     }
     if (this.faults.delayMs > 0) await new Promise((r) => setTimeout(r, this.faults.delayMs));
+    const hold = this.faults.hold;
+    if (hold && hold.step === t.step) {
+      this.o.log(`holding step ${t.step} until ${hold.file} exists (PIXELSENSE_HOST_FAULT)`);
+      while (!existsSync(hold.file)) await new Promise((r) => setTimeout(r, 100));
+    }
     if (run.orderEpoch !== t.epoch) {
       run.order.set(epochPermutation(run.order.length, run.cfg.train.seed, t.epoch));
       run.orderEpoch = t.epoch;

@@ -7,6 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { connect, credsAuthenticator, type NatsConnection, type ConnectionOptions } from '@nats-io/transport-node';
+import type { Config } from '../../shared/config.js';
 import { ClusterAccessError } from '../../shared/errors.js';
 
 export interface NatsTarget {
@@ -45,6 +46,19 @@ export function parseNatsUrl(url: string, credsFile?: string | null): NatsTarget
 
 function redact(s: string): string {
   return s.replace(/\/\/[^@/]*@/, '//***@');
+}
+
+/** Text with every `scheme://user[:pass]@` reduced to `scheme://`: argv and URLs as they may be logged or saved. */
+export function withoutUrlSecrets(s: string): string {
+  return s.replace(/(\w+:\/\/)[^@/\s,]*@/g, '$1');
+}
+
+/**
+ * The config as it is logged and saved in the run directory: no NATS token
+ * or password (a --resume must be given --nats with them again).
+ */
+export function withoutNatsSecrets(cfg: Config): Config {
+  return cfg.cluster.nats === null ? cfg : { ...cfg, cluster: { ...cfg.cluster, nats: withoutUrlSecrets(cfg.cluster.nats) } };
 }
 
 /** Connect, or throw ClusterAccessError naming the server and what went wrong (bad credentials, nothing listening). */
