@@ -166,7 +166,7 @@ export class Trainer {
       }
       return await this.finish(stopReason);
     } catch (err) {
-      // A task (training or evaluation) failed MAX_ATTEMPTS times: keep every completed step on disk, then abort.
+      // A task failed MAX_ATTEMPTS times, or every remote host is gone: keep every completed step on disk, then abort.
       if (err instanceof WorkerError || err instanceof ClusterError) this.checkpointBeforeAbort(err);
       throw err;
     }
