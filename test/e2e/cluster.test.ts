@@ -216,3 +216,18 @@ test('a host of another PixelSense version is refused with one line', { skip }, 
   assert.match(host.output().split('\n').filter((l) => l.startsWith('pixelsense:')).join('\n'), /^pixelsense: host future: refused by the coordinator .*PixelSense version 99\.0\.0 .* differs/);
   assert.equal(r.code, 1);
 });
+
+test('user and password in the NATS URL authenticate hosts and coordinator, and the password is not saved in the run directory', { skip }, async (t) => {
+  const server = await startNats({ user: { name: 'ann', password: 'p@ss:word' } });
+  const host = track(await startHost(server.authUrl, 'u1'));
+  t.after(async () => {
+    await stopAll([host]);
+    await server.stop();
+  });
+  const proc = track(startTrain([config, '--nats', server.authUrl, '--out', out('userpass'), '--workers', '0', '--hosts', '1', '--json']));
+  const { code } = await proc.exited;
+  assert.equal(code, 0, proc.output());
+  assert.equal(weightsSha(out('userpass')), reference);
+  for (const f of ['config.yaml', 'run.json', 'log.jsonl']) assert.ok(!readFileSync(join(out('userpass'), f), 'utf8').includes('word'), `${f} holds no password`);
+  assert.ok(!proc.output().includes('p%40ss'), 'no password in the output');
+});

@@ -89,22 +89,26 @@ export interface NatsServer {
   stop(): Promise<void>;
 }
 
-/** nats-server on 127.0.0.1:<free port>, token auth; `maxPayload` shrinks max_payload (to exercise chunking). */
-export async function startNats(opts: { maxPayload?: number; token?: string } = {}): Promise<NatsServer> {
+/**
+ * nats-server on 127.0.0.1:<free port>, token auth (or user/password with `user`); `maxPayload` shrinks
+ * max_payload (to exercise chunking).
+ */
+export async function startNats(opts: { maxPayload?: number; token?: string; user?: { name: string; password: string } } = {}): Promise<NatsServer> {
   const bin = natsServerBin();
   if (!bin) throw new Error('nats-server not found: run scripts/ensure-nats.sh');
   const port = await freePort();
   const token = opts.token ?? `t${Math.random().toString(36).slice(2)}`;
   const dir = mkdtempSync(join(tmpdir(), 'pixelsense-nats-'));
   const conf = join(dir, 'nats.conf');
-  writeFileSync(conf, [`host: ${LOOPBACK}`, `port: ${port}`, `authorization { token: "${token}" }`, ...(opts.maxPayload ? [`max_payload: ${opts.maxPayload}`] : [])].join('\n') + '\n');
+  const auth = opts.user ? `authorization { user: "${opts.user.name}", password: "${opts.user.password}" }` : `authorization { token: "${token}" }`;
+  writeFileSync(conf, [`host: ${LOOPBACK}`, `port: ${port}`, auth, ...(opts.maxPayload ? [`max_payload: ${opts.maxPayload}`] : [])].join('\n') + '\n');
   const p = startProc(bin, ['-c', conf]);
   await p.waitFor(/Server is ready/, 'nats-server ready');
   return {
     url: `nats://${LOOPBACK}:${port}`,
     port,
     token,
-    authUrl: `nats://${token}@${LOOPBACK}:${port}`,
+    authUrl: opts.user ? `nats://${encodeURIComponent(opts.user.name)}:${encodeURIComponent(opts.user.password)}@${LOOPBACK}:${port}` : `nats://${token}@${LOOPBACK}:${port}`,
     stop: async () => {
       p.kill('SIGTERM');
       await p.exited;

@@ -7,7 +7,7 @@ import { hostname } from 'node:os';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { ClusterAccessError } from '../../shared/errors.js';
 import { Host } from '../cluster/hostProcess.js';
-import { connectNats, parseNatsUrl } from '../cluster/natsConnection.js';
+import { closeNats, connectNats, parseNatsUrl } from '../cluster/natsConnection.js';
 import { loadFashionMnist } from '../data/fashionMnist.js';
 import { startMetricsServer } from '../metrics/metricsServer.js';
 import { resolveWorkerCount } from '../training/workerPool.js';
@@ -40,7 +40,7 @@ export async function runHost(argv: HostArgs): Promise<number> {
   const code = await host.done;
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
-  await nc.drain().catch(() => undefined);
+  await closeNats(nc);
   await endpoint?.close();
   if (code === 2) throw new ClusterAccessError(`host ${name}: ${host.refusal ?? 'refused by the coordinator'}`);
   return code;

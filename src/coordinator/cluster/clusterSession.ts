@@ -13,7 +13,7 @@ import { datasetHash } from '../data/datasetHash.js';
 import type { TrainingMetrics } from '../metrics/metrics.js';
 import type { ExecutorFactory } from '../training/stepExecutor.js';
 import { ClusterExecutor } from './clusterExecutor.js';
-import { connectNats, parseNatsUrl } from './natsConnection.js';
+import { closeNats, connectNats, parseNatsUrl } from './natsConnection.js';
 
 export interface ClusterSession {
   readonly factory: ExecutorFactory;
@@ -45,7 +45,7 @@ export async function openCluster(
     traffic: () => ({ ...(executor?.registry.traffic ?? { sent: 0, received: 0 }) }),
     close: async () => {
       await executor?.close();
-      await nc.drain().catch(() => undefined);
+      await closeNats(nc);
     },
   };
 }

@@ -104,7 +104,8 @@ export class Host {
     this.timer = null;
     try {
       this.o.nc.publish(subjects.heartbeat(this.o.cluster), encodeFrame({ kind: 'bye', host: this.id }));
-      await this.o.nc.flush();
+      // Bounded: with the server down, flush() would wait for a reconnect forever.
+      await Promise.race([this.o.nc.flush(), new Promise((r) => setTimeout(r, 1000).unref())]);
     } catch {
       // the connection may already be gone: leaving is all that is left to do
     }

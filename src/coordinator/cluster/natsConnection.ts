@@ -94,6 +94,19 @@ export async function connectNats(target: NatsTarget, name: string): Promise<Nat
   }
 }
 
+/**
+ * Drain (deliver what is queued) but give up after `ms`: with the server
+ * gone the client would wait for a reconnect forever, and a host or
+ * coordinator must still exit on SIGTERM.
+ */
+export async function closeNats(nc: NatsConnection, ms = 2000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
+  await Promise.race([nc.drain().catch(() => undefined), late]);
+  clearTimeout(timer);
+  if (!nc.isClosed()) await nc.close().catch(() => undefined);
+}
+
 /** The server's max_payload (1 MiB by default): frames larger than this are chunked. */
 export function maxPayloadOf(nc: NatsConnection): number {
   return nc.info?.max_payload ?? 1024 * 1024;
