@@ -38,6 +38,13 @@ const EXPECTED: Record<string, [string, string[]]> = {
   pixelsense_pool_utilization_ratio: ['gauge', []],
   pixelsense_run_info: ['gauge', ['backend', 'workers', 'config_file']],
   pixelsense_time_to_target_seconds: ['gauge', []],
+  pixelsense_hosts_connected: ['gauge', []],
+  pixelsense_host_compute_seconds_total: ['counter', ['host']],
+  pixelsense_host_micro_batches_total: ['counter', ['host']],
+  pixelsense_cluster_bytes_sent_total: ['counter', ['host']],
+  pixelsense_cluster_bytes_received_total: ['counter', ['host']],
+  pixelsense_cluster_bad_messages_total: ['counter', ['host']],
+  pixelsense_hosts_lost_total: ['counter', ['host']],
 };
 
 /** One step as the trainer reports it: two shards, 20 and 30 ms of compute. */
@@ -67,6 +74,11 @@ function exercised(): TrainingMetrics {
   m.recordEval('test', 0.9, 0.7);
   m.recordEval('train', 0.8, 0.75);
   m.recordWorkerFailure(1, 'throw');
+  m.setHostsConnected(2);
+  m.recordHostMicroBatch('b1', 0.04);
+  m.recordClusterBytes('b1', 900_000, 900_100);
+  m.recordBadMessage('unknown');
+  m.recordHostLost('b1');
   m.setPoolStats(3, 0.5);
   m.setTimeToTarget(12.5);
   return m;

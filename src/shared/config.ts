@@ -122,10 +122,11 @@ const checkpoint = z.strictObject({
 
 const runtime = z.strictObject({
   /**
-   * Worker threads, 1..256; null (the default) = one per core. 0 is refused
-   * rather than read as "auto", so a typo'd 0 (or --workers 0) is an error.
+   * Worker threads, 1..256; null (the default) = one per core. 0 is never
+   * read as "auto": it is refused, except with cluster.nats, where it means
+   * remote hosts do all the training (one local thread still evaluates).
    */
-  workers: int(1, 256).nullable().default(null),
+  workers: int(0, 256).nullable().default(null),
   backend: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'),
   /** Use tfjs's stock wasm kernels instead of PixelSense's (for measuring). */
   stockKernels: z.boolean().default(false),
@@ -148,6 +149,24 @@ const metrics = z.strictObject({
   lingerSeconds: num(0, 86400).default(0),
 });
 
+/** Multi-host training over NATS (docs/multi-host.md). Off unless `nats` is set. */
+const cluster = z.strictObject({
+  /** NATS server URL(s), comma-separated, e.g. nats://10.0.0.5:4222; nats://TOKEN@host or nats://USER:PASS@host authenticate. null = local workers only. */
+  nats: z.string().min(1).nullable().default(null),
+  /** NATS .creds file (JWT + NKey), the third way to authenticate. */
+  credsFile: z.string().min(1).nullable().default(null),
+  /** Subject prefix: two clusters can share one NATS server. Hosts join with the same --cluster. */
+  name: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and - only').default('pixelsense'),
+  /** Wait for this many hosts before step 1 (0 = start with whoever is there, local workers included). */
+  hosts: int(0, 1024).default(0),
+  /** How long to wait for `hosts` hosts at the start, and for a first host when every host is gone mid-run. */
+  joinTimeoutSeconds: num(1, 86400).default(60),
+  /** A host silent this long (no heartbeat, or a micro-batch not back) is lost; its micro-batches are recomputed elsewhere. */
+  taskTimeoutSeconds: num(0.5, 3600).default(30),
+  /** Micro-batches handed to a host beyond its worker count, so its next one is there when a worker frees up (hides the round trip). */
+  prefetch: int(0, 64).default(1),
+});
+
 export const configSchema = z.strictObject({
   model: model.prefault({}),
   data: data.prefault({}),
@@ -159,6 +178,7 @@ export const configSchema = z.strictObject({
   checkpoint: checkpoint.prefault({}),
   runtime: runtime.prefault({}),
   metrics: metrics.prefault({}),
+  cluster: cluster.prefault({}),
 });
 
 type Parsed = z.infer<typeof configSchema>;
@@ -237,6 +257,12 @@ function checkCrossFields(cfg: Config, file: string): void {
     if (b.pool > 1) size = Math.floor(size / b.pool);
     if (size < 1) throw new ConfigError(file, `model.conv.${i}`, 'the feature map shrinks to nothing at this block');
   });
+  if (cfg.runtime.workers === 0 && cfg.cluster.nats === null) {
+    throw new ConfigError(file, 'runtime.workers', '0 (remote hosts only) needs cluster.nats; leave it out for one worker per core');
+  }
+  if (cfg.cluster.hosts > 0 && cfg.cluster.nats === null) {
+    throw new ConfigError(file, 'cluster.hosts', 'needs cluster.nats (the NATS server the hosts join through)');
+  }
   if (cfg.train.microBatchSize > cfg.train.batchSize) {
     throw new ConfigError(file, 'train.microBatchSize', `must be <= train.batchSize (${cfg.train.batchSize})`);
   }
@@ -309,13 +335,14 @@ export function configToYaml(cfg: Config): string {
  * Hash of everything that determines the weights a run produces. Excludes
  * what may legitimately change across a resume: the stopping step, the
  * worker count and backend choice (weights are W-invariant; the backend a
- * run resolved to is checked on its own), metrics, and where the data sit
+ * run resolved to is checked on its own), metrics, the cluster (weights are
+ * invariant to which hosts compute them), and where the data sit
  * (data.dir: the data's content is hashed and checked instead, so
  * `--resume --data-dir` works). data.dir is hashed as null rather than
  * dropped, so hashes of runs without one are unchanged.
  */
 export function configHash(cfg: Config): string {
-  const { runtime: _runtime, metrics: _metrics, train, data, ...rest } = cfg;
+  const { runtime: _runtime, metrics: _metrics, cluster: _cluster, train, data, ...rest } = cfg;
   const { maxSteps: _maxSteps, ...trainRest } = train;
   const hashed = { ...rest, data: { ...data, dir: null }, train: trainRest };
   const canonical = JSON.stringify(hashed, Object.keys(flatKeys(hashed)).sort());

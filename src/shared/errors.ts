@@ -97,6 +97,16 @@ export class MetricsError extends PixelSenseError {
   readonly exitCode = 2;
 }
 
+/** A multi-host run that lost every host and found none within cluster.joinTimeoutSeconds, or never got the hosts it waited for. */
+export class ClusterError extends PixelSenseError {
+  readonly exitCode = 1;
+}
+
+/** NATS unreachable or refusing our credentials, or a host refused by the coordinator (other data or version). */
+export class ClusterAccessError extends PixelSenseError {
+  readonly exitCode = 2;
+}
+
 /** Training was interrupted by SIGINT/SIGTERM; a checkpoint was written. */
 export class InterruptedError extends PixelSenseError {
   readonly exitCode = 130;

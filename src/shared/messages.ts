@@ -126,6 +126,8 @@ export type TaskResult =
       readonly weightCopySeconds?: number;
       /** The worker's memory after the task (cheap to read: no syscalls). */
       readonly memory?: WorkerMemory;
+      /** Multi-host runs: the host that computed it (absent = this process). */
+      readonly host?: string;
     }
   | {
       readonly kind: 'ceiling';

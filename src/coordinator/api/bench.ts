@@ -22,7 +22,9 @@ import type { SharedDataset } from '../../shared/dataset.js';
 import { UsageError } from '../../shared/errors.js';
 import { planModel } from '../../shared/modelPlan.js';
 import { aggregate, benchMarkdown, sampleFromSteps, scalingSpec } from '../bench/bench.js';
-import type { BenchReport, BenchSample, FitSample, ModelKind } from '../bench/benchReport.js';
+import type { BenchReport, BenchSample, ClusterSample, FitSample, ModelKind } from '../bench/benchReport.js';
+import { clusterMarkdown } from '../bench/clusterBench.js';
+import { openCluster, type ClusterSession } from '../cluster/clusterSession.js';
 import { measureCeiling } from '../bench/ceiling.js';
 import { measureComm } from '../bench/commBench.js';
 import { measureFit } from '../bench/fitBaseline.js';
@@ -65,12 +67,15 @@ async function measureTraining(
   cfg: Config,
   dataset: SharedDataset,
   workers: number,
-  o: { warmup: number; steps: number; repeat: number; ceiling: boolean },
-): Promise<{ sample: BenchSample; backend: string }> {
+  o: { warmup: number; steps: number; repeat: number; ceiling: boolean; log: (line: string) => void },
+): Promise<{ sample: BenchSample; backend: string; bytesPerStep?: { sent: number; received: number } }> {
   const { warmup, steps, repeat } = o;
   const dir = mkdtempSync(join(tmpdir(), 'pixelsense-bench-'));
   const metrics = new TrainingMetrics({ runId: 'bench', model: cfg.model.kind, backend: cfg.runtime.backend, workers, configFile: CONFIG_LABEL });
+  const runId = `bench${Math.random().toString(36).slice(2, 8)}`;
+  let cluster: ClusterSession | null = null;
   try {
+    if (cfg.cluster.nats !== null) cluster = await openCluster(cfg, { runId, dataset, metrics, log: () => undefined, say: o.log });
     const trainer = await Trainer.create({
       cfg,
       configFile: CONFIG_LABEL,
@@ -80,8 +85,10 @@ async function measureTraining(
       metrics,
       reporter: createReporter({ quiet: true }),
       stopRequested: () => false,
+      ...(cluster ? { executor: cluster.factory } : {}),
     });
     let sample: BenchSample;
+    let bytesPerStep: { sent: number; received: number } | undefined;
     let backend: string;
     try {
       const measured: StepEvent[] = [];
@@ -89,9 +96,12 @@ async function measureTraining(
         if (e.step > warmup) measured.push(e);
       });
       for (let i = 0; i < warmup; i++) await trainer.trainStep();
+      const before = cluster?.traffic();
       const t0 = performance.now();
       for (let i = 0; i < steps; i++) await trainer.trainStep();
       const wall = (performance.now() - t0) / 1000;
+      const after = cluster?.traffic();
+      if (before && after) bytesPerStep = { sent: (after.sent - before.sent) / steps, received: (after.received - before.received) / steps };
       sample = sampleFromSteps({ model: cfg.model.kind, workers, repeat }, measured, wall, process.memoryUsage().rss);
       backend = trainer.backend;
     } finally {
@@ -102,8 +112,9 @@ async function measureTraining(
       const u = await measureCeiling(cfg, dataset, workers, { warmup, repeat: steps });
       sample.uncoordinated_examples_per_sec = u.seconds > 0 ? u.examples / u.seconds : null;
     }
-    return { sample, backend };
+    return { sample, backend, ...(bytesPerStep ? { bytesPerStep } : {}) };
   } finally {
+    await cluster?.close();
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -157,6 +168,13 @@ export async function bench(o: BenchOptions = {}): Promise<BenchReport> {
     if (idle.length) log(`bench: a ${m} step has ${perStep} micro-batches of ${microBatch[m]}: at W=${idle.join(', ')} only ${perStep} workers get work`);
   }
 
+  const clusterSamples: ClusterSample[] = [];
+  const hosts = o.hosts ?? 1;
+  if (o.nats !== undefined) {
+    if (o.ceiling === true) throw new UsageError('ceiling measures local threads only; run it without nats');
+    if (!Number.isInteger(hosts) || hosts < 1) throw new UsageError(`hosts must be a positive integer (got ${hosts})`);
+    log(`bench: also a multi-host run per model and repeat: ${hosts} host${hosts === 1 ? '' : 's'} on NATS, no local training workers`);
+  }
   const samples: BenchSample[] = [];
   const fits: FitSample[] = [];
   let backend = backendChoice as string;
@@ -168,7 +186,7 @@ export async function bench(o: BenchOptions = {}): Promise<BenchReport> {
       log(`${model} model.fit   repeat ${repeat}/${repeats}: ${Math.round(fit.examplesPerSecond)} ex/s (${(fit.stepSeconds * 1000).toFixed(1)} ms/step)`);
       for (const workers of counts) {
         const cfg = benchConfig(model, { ...base, workers });
-        const m = await measureTraining(cfg, dataset, workers, { warmup, steps, repeat, ceiling: o.ceiling === true });
+        const m = await measureTraining(cfg, dataset, workers, { warmup, steps, repeat, ceiling: o.ceiling === true, log });
         backend = m.backend;
         samples.push(m.sample);
         const s = m.sample;
@@ -176,6 +194,19 @@ export async function bench(o: BenchOptions = {}): Promise<BenchReport> {
           `${model} W=${workers}${workers > cores ? '*' : ''} repeat ${repeat}/${repeats}: ${Math.round(s.examples_per_sec)} ex/s | step ${s.step_ms.toFixed(1)} ms = ` +
             `compute ${s.compute_ms.toFixed(1)} + broadcast ${s.broadcast_ms.toFixed(2)} + wait ${s.wait_ms.toFixed(1)} + reduce ${s.reduce_ms.toFixed(2)} + update ${s.update_ms.toFixed(2)} + overhead ${s.overhead_ms.toFixed(2)}` +
             (s.uncoordinated_examples_per_sec !== null ? ` | uncoordinated ${Math.round(s.uncoordinated_examples_per_sec)} ex/s` : ''),
+        );
+      }
+      if (o.nats !== undefined) {
+        const raw = benchConfig(model, { ...base, workers: 1 });
+        const cluster = { ...raw.cluster, nats: o.nats, credsFile: o.natsCreds ?? null, hosts, name: o.cluster ?? raw.cluster.name };
+        const cfg = parseConfig({ ...raw, runtime: { ...raw.runtime, workers: 0 }, cluster }, CONFIG_LABEL);
+        const m = await measureTraining(cfg, dataset, 0, { warmup, steps, repeat, ceiling: false, log });
+        const s = m.sample;
+        const b = m.bytesPerStep ?? { sent: 0, received: 0 };
+        clusterSamples.push({ model, repeat, hosts, examples_per_sec: s.examples_per_sec, step_ms: s.step_ms, bytes_sent_per_step: b.sent, bytes_received_per_step: b.received });
+        log(
+          `${model} ${hosts} hosts (no local workers) repeat ${repeat}/${repeats}: ${Math.round(s.examples_per_sec)} ex/s | step ${s.step_ms.toFixed(1)} ms | ` +
+            `${(b.sent / 1e6).toFixed(2)} MB sent + ${(b.received / 1e6).toFixed(2)} MB received per step`,
         );
       }
     }
@@ -198,6 +229,7 @@ export async function bench(o: BenchOptions = {}): Promise<BenchReport> {
     comm,
     samples,
     fit_samples: fits,
+    ...(clusterSamples.length ? { cluster: clusterSamples } : {}),
   };
   if (o.out !== undefined) await writeBenchFiles(report, o.out);
   return report;
@@ -208,5 +240,10 @@ export async function writeBenchFiles(report: BenchReport, outDir: string): Prom
   mkdirSync(outDir, { recursive: true });
   await renderFigure(scalingSpec(report.results), outDir, BENCH_CHART);
   writeFileAtomic(join(outDir, 'bench.json'), `${JSON.stringify(report, null, 2)}\n`);
-  writeFileSync(join(outDir, 'bench.md'), benchMarkdown(report, `${BENCH_CHART}.png`));
+  writeFileSync(join(outDir, 'bench.md'), benchDocument(report));
+}
+
+/** bench.md's text: the tables, and the multi-host table when the run had one. */
+export function benchDocument(report: BenchReport): string {
+  return benchMarkdown(report, `${BENCH_CHART}.png`) + (report.cluster?.length ? clusterMarkdown(report.cluster, report.samples) : '');
 }

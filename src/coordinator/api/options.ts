@@ -117,6 +117,18 @@ export interface TrainOptions {
    * stockKernels, dataDir, metrics, overwrite).
    */
   readonly resume?: string;
+  /**
+   * NATS server URL (cluster.nats): remote `pixelsense host` processes compute micro-batches too
+   * (docs/multi-host.md). `nats://TOKEN@host:4222` or `nats://USER:PASS@host:4222`; the secret is never written to disk.
+   * With `workers: 0` only the hosts train.
+   */
+  readonly nats?: string;
+  /** Wait for this many hosts before step 1 (cluster.hosts); fails after cluster.joinTimeoutSeconds. */
+  readonly hosts?: number;
+  /** A NATS .creds file to authenticate with (cluster.credsFile). */
+  readonly natsCreds?: string;
+  /** The cluster name: the NATS subject prefix hosts join under (cluster.name, default 'pixelsense'). */
+  readonly cluster?: string;
   /** Prometheus metrics: true/false (metrics.enabled), or settings; by default the config's `metrics:` section decides. */
   readonly metrics?: boolean | MetricsOptions;
   /** Abort: the run stops after the current step, writes a checkpoint, and train() resolves with stopReason 'interrupted'. */
@@ -148,7 +160,10 @@ export interface TrainResult {
   readonly runId: string;
   readonly model: 'ann' | 'cnn';
   readonly backend: string;
+  /** Local worker threads that trained (0: remote hosts only). */
   readonly workers: number;
+  /** Remote hosts that computed at least one micro-batch (0 without nats). */
+  readonly hosts: number;
   readonly steps: number;
   /** Epochs trained (fractional when stopped mid-epoch). */
   readonly epochs: number;

@@ -49,6 +49,17 @@ export interface BenchOptions {
   readonly comm?: boolean;
   /** Also measure each worker count uncoordinated (no reduce or update): the machine's own scaling limit. */
   readonly ceiling?: boolean;
+  /**
+   * Also measure each model with remote hosts only (no local training workers) through this NATS
+   * server (docs/multi-host.md); not with `ceiling`.
+   */
+  readonly nats?: string;
+  /** A NATS credentials file (with `nats`). */
+  readonly natsCreds?: string;
+  /** Hosts to wait for before each multi-host repeat (default 1, with `nats`). */
+  readonly hosts?: number;
+  /** The cluster name: the NATS subject prefix the hosts serve (default 'pixelsense'). */
+  readonly cluster?: string;
   /** Write bench.json, bench.md, bench-scaling.svg and bench-scaling.png into this directory (created); left out, nothing is written. */
   readonly out?: string;
   /** Progress lines (one per measured repeat, the data source, warnings); the library never prints. */

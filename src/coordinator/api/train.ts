@@ -23,6 +23,8 @@ import { createReporter, type Reporter } from '../training/progress.js';
 import { defaultRunDir, RunDir } from '../training/runDir.js';
 import { Trainer } from '../training/trainer.js';
 import { resolveWorkerCount } from '../training/workerPool.js';
+import { openCluster, type ClusterSession } from '../cluster/clusterSession.js';
+import { withoutNatsSecrets, withoutUrlSecrets } from '../cluster/natsConnection.js';
 import { checkAutoBackend } from './backendCheck.js';
 import { configLabel, loadConfig } from './config.js';
 import type { ConfigSource, TrainOptions, TrainResult } from './options.js';
@@ -48,7 +50,7 @@ export interface TrainHooks {
 }
 
 /** Options that may change on resume: they do not alter the weights a run produces. */
-const RESUMABLE = new Set(['workers', 'maxSteps', 'backend', 'stockKernels', 'dataDir', 'metrics', 'overwrite', 'resume', 'signal', 'onStep', 'onEval', 'onStart', 'log']);
+const RESUMABLE = new Set(['nats', 'hosts', 'natsCreds', 'cluster', 'workers', 'maxSteps', 'backend', 'stockKernels', 'dataDir', 'metrics', 'overwrite', 'resume', 'signal', 'onStep', 'onEval', 'onStart', 'log']);
 
 /**
  * Train a model. Resolves when the run ends (completed, max steps, target
@@ -80,6 +82,10 @@ export function trainConfigOverrides(o: TrainOptions): Overrides {
     'metrics.port': metrics?.port,
     'metrics.lingerSeconds': metrics?.lingerSeconds,
     'metrics.pushgateway': metrics?.pushgateway,
+    'cluster.nats': o.nats,
+    'cluster.hosts': o.hosts,
+    'cluster.credsFile': o.natsCreds,
+    'cluster.name': o.cluster,
   };
 }
 
@@ -106,7 +112,8 @@ export async function runTraining(source: ConfigSource | undefined, o: TrainOpti
   const reporter = hooks.reporter ?? createReporter({ quiet: true });
   const log = o.log ?? (() => {});
 
-  const workers = resolveWorkerCount(cfg.runtime.workers);
+  // 0 = remote hosts only (cluster.nats): no local training threads.
+  const workers = cfg.runtime.workers === 0 ? 0 : resolveWorkerCount(cfg.runtime.workers);
   const dataset = await loadFashionMnist({
     dataDir: o.dataDir,
     configDataDir: cfg.data.dir ?? undefined,
@@ -133,12 +140,13 @@ export async function runTraining(source: ConfigSource | undefined, o: TrainOpti
     ? await startMetricsServer({ host: cfg.metrics.host, port: cfg.metrics.port, registry: metrics.registry, routes: liveRoutes(live) })
     : null;
   let trainer: Trainer | undefined;
+  let cluster: ClusterSession | null = null;
   try {
     if (endpoint) log(`metrics: ${endpoint.url}`);
     if (endpoint) log(`live: ${endpoint.baseUrl}`);
     const runDir = resumeDir !== undefined ? RunDir.open(resumeDir) : RunDir.create(o.out ?? defaultRunDir(cfg.model.kind), o.overwrite === true);
     // overwrite: RunDir.create has removed the previous run's model, checkpoints and records.
-    if (resumeDir === undefined) runDir.writeConfig(written);
+    if (resumeDir === undefined) runDir.writeConfig(withoutNatsSecrets(written));
     live.info.outDir = runDir.path;
     runDir.writeRunLeg({
       run_id: runId,
@@ -151,7 +159,7 @@ export async function runTraining(source: ConfigSource | undefined, o: TrainOpti
       config_hash: configHash(cfg),
       data: dataset.source,
       data_hash: dataHash,
-      argv: process.argv.slice(2),
+      argv: process.argv.slice(2).map(withoutUrlSecrets),
       metrics_url: endpoint?.url ?? null,
       resumed_from_step: resume?.step ?? null,
       started: new Date().toISOString(),
@@ -160,7 +168,7 @@ export async function runTraining(source: ConfigSource | undefined, o: TrainOpti
     o.onStart?.({
       runId,
       outDir: runDir.path,
-      config: written,
+      config: withoutNatsSecrets(written),
       configFile,
       backend,
       workers,
@@ -175,8 +183,25 @@ export async function runTraining(source: ConfigSource | undefined, o: TrainOpti
       log(`the run is already at step ${resume.step} and --max-steps is ${cfg.train.maxSteps}: nothing to train; pass a larger --max-steps, or none to finish the run`);
     }
 
+    if (cfg.cluster.nats !== null) {
+      cluster = await openCluster(cfg, { runId, dataset, metrics, log: (r) => runDir.log(r), say: log });
+      log(`cluster '${cfg.cluster.name}' on NATS ${cluster.servers}: ${workers} local workers${cfg.cluster.hosts > 0 ? `, waiting for ${cfg.cluster.hosts} hosts` : ''}`);
+    }
+    const executor = cluster?.factory;
     const signal = o.signal;
-    trainer = await Trainer.create({ cfg, configFile, runDir, dataset, dataHash, workers, metrics, reporter, resume, stopRequested: () => signal?.aborted === true });
+    trainer = await Trainer.create({
+      cfg,
+      configFile,
+      runDir,
+      dataset,
+      dataHash,
+      workers,
+      metrics,
+      reporter,
+      resume,
+      stopRequested: () => signal?.aborted === true,
+      ...(executor ? { executor } : {}),
+    });
     // An abort puts the last completed step on disk at once (a few ms to ~100 ms):
     // a SIGKILL may follow within a container's grace period, and the step in
     // flight may hang until the task timeout. The trainer checkpoints again
@@ -214,6 +239,7 @@ export async function runTraining(source: ConfigSource | undefined, o: TrainOpti
       model: cfg.model.kind,
       backend: r.backend,
       workers,
+      hosts: cluster?.hostsUsed() ?? 0,
       steps: r.steps,
       epochs: r.epochs,
       wallSeconds: r.wallSeconds,
@@ -242,6 +268,7 @@ export async function runTraining(source: ConfigSource | undefined, o: TrainOpti
     return result;
   } finally {
     await trainer?.close();
+    await cluster?.close();
     // An error before the normal finish must not leave the port bound (closing twice is harmless).
     await endpoint?.close().catch(() => {});
   }
@@ -264,6 +291,8 @@ export interface TrainSummary {
   out_dir: string;
   time_to_target_s: number | null;
   stop_reason: TrainResult['stopReason'];
+  /** Remote hosts that computed at least one micro-batch (0 without cluster.nats). */
+  hosts: number;
 }
 
 export function trainSummary(r: TrainResult): TrainSummary {
@@ -279,6 +308,7 @@ export function trainSummary(r: TrainResult): TrainSummary {
     out_dir: r.outDir,
     time_to_target_s: r.timeToTargetSeconds,
     stop_reason: r.stopReason,
+    hosts: r.hosts,
   };
 }
 

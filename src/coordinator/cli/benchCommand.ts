@@ -6,8 +6,8 @@
 import { join } from 'node:path';
 import type { BackendChoice } from '../../shared/backend.js';
 import { parseWorkerList } from './args.js';
-import { BENCH_CHART, bench } from '../api/bench.js';
-import { benchMarkdown, jsonSummary, machineLine, type ModelKind } from '../bench/bench.js';
+import { BENCH_CHART, bench, benchDocument } from '../api/bench.js';
+import { jsonSummary, machineLine, type ModelKind } from '../bench/bench.js';
 
 // Importers of these from here before the bench moved into the library keep working.
 export { BENCH_MICRO_BATCH, benchConfig } from '../api/bench.js';
@@ -26,6 +26,10 @@ export interface BenchArgs {
   ceiling?: boolean;
   out?: string;
   json?: boolean;
+  nats?: string;
+  'nats-creds'?: string;
+  hosts?: number;
+  cluster?: string;
 }
 
 export function defaultBenchDir(now = new Date()): string {
@@ -48,12 +52,15 @@ export async function runBench(argv: BenchArgs): Promise<number> {
     dataDir: argv['data-dir'],
     comm: argv.comm === true,
     ceiling: argv.ceiling === true,
+    ...(argv.nats !== undefined ? { nats: argv.nats, hosts: argv.hosts ?? 1 } : {}),
+    ...(argv['nats-creds'] !== undefined ? { natsCreds: argv['nats-creds'] } : {}),
+    ...(argv.cluster !== undefined ? { cluster: argv.cluster } : {}),
     out: outDir,
     log,
   });
   log(machineLine(report.machine));
   log(`bench: wrote ${join(outDir, 'bench.md')}, bench.json, ${BENCH_CHART}.svg, ${BENCH_CHART}.png`);
   if (argv.json) process.stdout.write(`${JSON.stringify(jsonSummary(report, outDir))}\n`);
-  else process.stdout.write(benchMarkdown(report, `${BENCH_CHART}.png`));
+  else process.stdout.write(benchDocument(report));
   return 0;
 }

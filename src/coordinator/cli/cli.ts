@@ -8,7 +8,7 @@
 import yargs, { type Argv } from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { exitCodeOf, PixelSenseError, UsageError } from '../../shared/errors.js';
-import { benchOptions, checkBench, checkEval, checkPredict, checkTrain, evalOptions, predictOptions, trainOptions, type TrainArgs } from './args.js';
+import { benchOptions, checkBench, checkEval, checkHost, checkPredict, checkTrain, evalOptions, hostOptions, predictOptions, trainOptions, type HostArgs, type TrainArgs } from './args.js';
 
 const verbose = process.argv.includes('--verbose');
 
@@ -106,8 +106,14 @@ export function buildCli(argv: string[]): Argv {
       (y) => y.options(benchOptions).check((a) => checkBench(a as never)),
       handle(async (a) => (await import('./benchCommand.js')).runBench(a as never)),
     )
+    .command(
+      'host',
+      'serve training runs as a remote worker host: join a coordinator through NATS (docs/multi-host.md)',
+      (y) => y.options(hostOptions).check((a) => checkHost(a as unknown as HostArgs)),
+      handle(async (a) => (await import('./hostCommand.js')).runHost(a as unknown as HostArgs)),
+    )
     .option('verbose', { type: 'boolean', default: false, describe: 'print stack traces on errors; train also prints the full resolved config' })
-    .demandCommand(1, 'choose a command: train, eval, predict, report, runs, data or bench')
+    .demandCommand(1, 'choose a command: train, eval, predict, report, runs, data, bench or host')
     .strict()
     .recommendCommands()
     .wrap(Math.min(120, process.stdout.columns || 100))

@@ -97,6 +97,13 @@ export class TrainingMetrics {
   private readonly poolUtilization: Gauge<Base>;
   private readonly runInfo: Gauge<Base | 'backend' | 'workers' | 'config_file'>;
   private readonly timeToTarget: Gauge<Base>;
+  private readonly hostsConnected: Gauge<Base>;
+  private readonly hostCompute: Counter<Base | 'host'>;
+  private readonly hostMicroBatches: Counter<Base | 'host'>;
+  private readonly clusterBytesSent: Counter<Base | 'host'>;
+  private readonly clusterBytesReceived: Counter<Base | 'host'>;
+  private readonly clusterBadMessages: Counter<Base | 'host'>;
+  private readonly hostsLost: Counter<Base | 'host'>;
 
   constructor(labels: RunLabels) {
     this.labels = Object.freeze({ ...labels });
@@ -174,6 +181,14 @@ export class TrainingMetrics {
       'Seconds from the start of training until test accuracy first reached --target-accuracy; absent until then.',
     );
 
+    this.hostsConnected = gauge('hosts_connected', 'Remote hosts admitted to this run and alive (multi-host runs).');
+    this.hostCompute = counter('host_compute_seconds_total', 'Seconds remote hosts spent computing micro-batches whose gradients were used, per host.', ['host']);
+    this.hostMicroBatches = counter('host_micro_batches_total', 'Micro-batches whose gradients came from each remote host.', ['host']);
+    this.clusterBytesSent = counter('cluster_bytes_sent_total', 'Bytes this coordinator published to each host over NATS (weights, tasks, control).', ['host']);
+    this.clusterBytesReceived = counter('cluster_bytes_received_total', 'Bytes received from each host over NATS (gradients, control).', ['host']);
+    this.clusterBadMessages = counter('cluster_bad_messages_total', 'Malformed or unexpected messages received over NATS, per sending host (or subject), dropped.', ['host']);
+    this.hostsLost = counter('hosts_lost_total', 'Hosts lost mid-run (silent past cluster.taskTimeoutSeconds, left, or misbehaving).', ['host']);
+
     this.runInfo.set(
       { ...this.base, backend: labels.backend, workers: String(labels.workers), config_file: labels.configFile },
       1,
@@ -217,6 +232,28 @@ export class TrainingMetrics {
   setPoolStats(queueSize: number, utilization: number): void {
     this.poolQueueSize.set(this.base, queueSize);
     this.poolUtilization.set(this.base, utilization);
+  }
+
+  setHostsConnected(n: number): void {
+    this.hostsConnected.set(this.base, n);
+  }
+
+  recordHostMicroBatch(host: string, computeSeconds: number): void {
+    this.hostCompute.inc({ ...this.base, host }, computeSeconds);
+    this.hostMicroBatches.inc({ ...this.base, host }, 1);
+  }
+
+  recordClusterBytes(host: string, sent: number, received: number): void {
+    if (sent > 0) this.clusterBytesSent.inc({ ...this.base, host }, sent);
+    if (received > 0) this.clusterBytesReceived.inc({ ...this.base, host }, received);
+  }
+
+  recordBadMessage(host: string): void {
+    this.clusterBadMessages.inc({ ...this.base, host }, 1);
+  }
+
+  recordHostLost(host: string): void {
+    this.hostsLost.inc({ ...this.base, host }, 1);
   }
 
   setTimeToTarget(seconds: number): void {

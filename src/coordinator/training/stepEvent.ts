@@ -22,6 +22,8 @@ export interface ShardTiming {
   readonly weightCopySeconds: number;
   /** The worker's memory after the task, when it reported it. */
   readonly memory?: WorkerMemory;
+  /** The remote host that computed this share (multi-host runs); absent for a local worker. */
+  readonly host?: string;
 }
 
 export interface StepEvent {

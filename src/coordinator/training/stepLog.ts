@@ -21,5 +21,7 @@ export function stepLogRecord(e: StepEvent): Record<string, unknown> {
     overhead_s: e.overheadSeconds,
     tensors: e.shards.map((s) => s.tensors),
     threads: e.shards.map((s) => s.threadId),
+    // Multi-host runs only: who computed each share ('local' for this process's workers).
+    ...(e.shards.some((s) => s.host !== undefined) ? { hosts: e.shards.map((s) => s.host ?? 'local') } : {}),
   };
 }

@@ -9,9 +9,9 @@
  */
 import type { Config } from '../../shared/config.js';
 import { configHash } from '../../shared/config.js';
-import { WorkerError } from '../../shared/errors.js';
+import { ClusterError, WorkerError, type PixelSenseError } from '../../shared/errors.js';
 import type { SharedDataset } from '../../shared/dataset.js';
-import { cutMicroBatches, microBatchesPerStep, shardMicroBatches, type MicroBatch, type TaskResult } from '../../shared/messages.js';
+import { cutMicroBatches, microBatchesPerStep, type MicroBatch, type TaskResult } from '../../shared/messages.js';
 import { planModel, type ModelPlan } from '../../shared/modelPlan.js';
 import { epochPermutation } from '../../shared/rng.js';
 import { saveCheckpoint, type Checkpoint } from './checkpoint.js';
@@ -31,6 +31,7 @@ import { TrainerEmitter, type EpochRecord, type StepEvent } from './stepEvent.js
 
 export type { EpochRecord } from './stepEvent.js';
 import { WorkerPool } from './workerPool.js';
+import { LocalStepExecutor, type ExecutorFactory, type StepExecutor } from './stepExecutor.js';
 
 export interface TrainOptions {
   readonly cfg: Config;
@@ -39,7 +40,10 @@ export interface TrainOptions {
   readonly dataset: SharedDataset;
   /** datasetHash(dataset), recorded in every checkpoint; computed here when not given. */
   readonly dataHash?: string;
+  /** Local worker threads that train; 0 (remote hosts only) still starts one thread, for evaluation. */
   readonly workers: number;
+  /** How steps are computed; default: the local pool alone (LocalStepExecutor). */
+  readonly executor?: ExecutorFactory;
   readonly metrics: TrainingMetrics;
   readonly reporter: Reporter;
   readonly resume?: Checkpoint;
@@ -93,6 +97,7 @@ export class Trainer {
   private constructor(
     private readonly o: TrainOptions,
     private readonly pool: WorkerPool,
+    private readonly executor: StepExecutor,
     private readonly evaluator: Evaluator,
     ps: ParameterServer,
     order: Uint32Array,
@@ -114,7 +119,7 @@ export class Trainer {
     const order = new SharedArrayBuffer(o.dataset.train.count * Uint32Array.BYTES_PER_ELEMENT);
     const ps = new ParameterServer(plan, o.cfg, buffers);
     const pool = await WorkerPool.start({
-      workers: o.workers,
+      workers: Math.max(1, o.workers),
       init: { backend: o.cfg.runtime.backend, stockKernels: o.cfg.runtime.stockKernels, dataset: o.dataset, training: { config: o.cfg, order, ...workerBuffers(buffers) } },
       taskTimeoutMs: o.cfg.runtime.taskTimeoutSeconds * 1000,
       onFailure: (shard, kind, err, label, attempt) => {
@@ -123,7 +128,12 @@ export class Trainer {
         o.runDir.log({ event: 'worker_failure', task: label, shard, kind, attempt: attempt + 1, error });
       },
     });
-    const trainer = new Trainer(o, pool, new Evaluator(pool, o.dataset), ps, new Uint32Array(order));
+    const ctx = { cfg: o.cfg, plan, pool, localWorkers: o.workers, buffers, backend: pool.backend };
+    const executor = o.executor ? await o.executor(ctx).catch(async (err: unknown) => {
+      await pool.close();
+      throw err;
+    }) : new LocalStepExecutor(pool);
+    const trainer = new Trainer(o, pool, executor, new Evaluator(pool, o.dataset), ps, new Uint32Array(order));
     trainer.events.on('step', (e) => {
       o.metrics.recordStep(e);
       o.runDir.log(stepLogRecord(e));
@@ -166,8 +176,8 @@ export class Trainer {
       }
       return await this.finish(stopReason);
     } catch (err) {
-      // A task (training or evaluation) failed MAX_ATTEMPTS times: keep every completed step on disk, then abort.
-      if (err instanceof WorkerError) this.checkpointBeforeAbort(err);
+      // A task failed MAX_ATTEMPTS times, or every remote host is gone: keep every completed step on disk, then abort.
+      if (err instanceof WorkerError || err instanceof ClusterError) this.checkpointBeforeAbort(err);
       throw err;
     }
   }
@@ -178,7 +188,7 @@ export class Trainer {
    * updates only after every shard is in), so the parameter server still
    * holds the last completed step: that is what the checkpoint saves.
    */
-  private checkpointBeforeAbort(err: WorkerError): void {
+  private checkpointBeforeAbort(err: PixelSenseError): void {
     const { reporter, runDir } = this.o;
     reporter.stop();
     const file = this.checkpoint();
@@ -226,15 +236,10 @@ export class Trainer {
     return cutMicroBatches(start, Math.min(cfg.train.batchSize, dataset.train.count - start), cfg.train.microBatchSize);
   }
 
-  /** One task per shard; all run concurrently, failures are retried by the pool. */
+  /** Every micro-batch through the executor (local shards, or local lanes and remote hosts); failures are retried there. */
   private async dispatch(step: number, micro: MicroBatch[]): Promise<TrainTaskResult[]> {
     const epoch = Math.floor(step / this.stepsPerEpoch);
-    const shards = shardMicroBatches(micro, this.pool.size);
-    return Promise.all(
-      shards.map((microBatches, shard) =>
-        this.pool.run({ kind: 'train', epoch, step, shard, attempt: 0, microBatches }, `train step ${step} shard ${shard}`),
-      ),
-    );
+    return this.executor.run({ epoch, step, micro });
   }
 
   /** The step's one StepEvent: the run log, the metrics and the progress bar subscribe to it (see create()). */
@@ -266,6 +271,7 @@ export class Trainer {
         tensors: r.numTensors,
         weightCopySeconds: r.weightCopySeconds ?? 0,
         ...(r.memory ? { memory: r.memory } : {}),
+        ...(r.host !== undefined ? { host: r.host } : {}),
       })),
     });
   }
@@ -425,6 +431,9 @@ export class Trainer {
   }
 
   async close(): Promise<void> {
+    await this.executor.close();
     await this.pool.close();
   }
 }
+
+/** Multi-host steps: who computed each result ('local' for this process's threads). */
