@@ -18,7 +18,13 @@ import { fork, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 
-interface Options { repeats: number; batch: number; quick: boolean; clock: 'wall' | 'cpu'; child?: 'stock' | 'ours' }
+interface Options {
+  repeats: number;
+  batch: number;
+  quick: boolean;
+  clock: 'wall' | 'cpu';
+  child?: 'stock' | 'ours';
+}
 
 function parseArgs(argv: string[]): Options {
   const opts: Options = { repeats: 5, batch: 128, quick: false, clock: 'wall' };
@@ -43,26 +49,60 @@ function parseArgs(argv: string[]): Options {
   return opts;
 }
 
-interface Case { label: string; shape: string; unit: 'ms' | 'ex/s' }
+interface Case {
+  label: string;
+  shape: string;
+  unit: 'ms' | 'ex/s';
+}
 
 function kernelCases(B: number): Array<Case & { kernel: string; inputs: Record<string, number[]>; attrs: Record<string, unknown> }> {
   const k = (label: string, kernel: string, inputs: Record<string, number[]>, attrs: Record<string, unknown>) => ({
-    label, kernel, inputs, attrs, unit: 'ms' as const,
-    shape: Object.values(inputs).map((s) => `[${s.join(',')}]`).join(' '),
+    label,
+    kernel,
+    inputs,
+    attrs,
+    unit: 'ms' as const,
+    shape: Object.values(inputs)
+      .map((s) => `[${s.join(',')}]`)
+      .join(' '),
   });
   return [
-    k('Conv2DBackpropFilter conv1 (Ci=1)', 'Conv2DBackpropFilter', { x: [B, 28, 28, 1], dy: [B, 26, 26, 32] },
-      { strides: 1, pad: 'valid', dataFormat: 'NHWC', filterShape: [3, 3, 1, 32] }),
-    k('Conv2DBackpropFilter conv2', 'Conv2DBackpropFilter', { x: [B, 13, 13, 32], dy: [B, 11, 11, 64] },
-      { strides: 1, pad: 'valid', dataFormat: 'NHWC', filterShape: [3, 3, 32, 64] }),
-    k('Conv2DBackpropInput conv2', 'Conv2DBackpropInput', { dy: [B, 11, 11, 64], filter: [3, 3, 32, 64] },
-      { strides: 1, pad: 'valid', dataFormat: 'NHWC', inputShape: [B, 13, 13, 32] }),
-    k('Conv2D conv2 (stock on both, reference)', 'Conv2D', { x: [B, 13, 13, 32], filter: [3, 3, 32, 64] },
-      { strides: 1, pad: 'valid', dataFormat: 'NHWC', dilations: 1 }),
-    k('MaxPoolGrad pool1', 'MaxPoolGrad', { dy: [B, 13, 13, 32], input: [B, 26, 26, 32], output: [B, 13, 13, 32] },
-      { filterSize: 2, strides: 2, pad: 'valid' }),
-    k('MaxPoolGrad pool2', 'MaxPoolGrad', { dy: [B, 5, 5, 64], input: [B, 11, 11, 64], output: [B, 5, 5, 64] },
-      { filterSize: 2, strides: 2, pad: 'valid' }),
+    k(
+      'Conv2DBackpropFilter conv1 (Ci=1)',
+      'Conv2DBackpropFilter',
+      { x: [B, 28, 28, 1], dy: [B, 26, 26, 32] },
+      { strides: 1, pad: 'valid', dataFormat: 'NHWC', filterShape: [3, 3, 1, 32] },
+    ),
+    k(
+      'Conv2DBackpropFilter conv2',
+      'Conv2DBackpropFilter',
+      { x: [B, 13, 13, 32], dy: [B, 11, 11, 64] },
+      { strides: 1, pad: 'valid', dataFormat: 'NHWC', filterShape: [3, 3, 32, 64] },
+    ),
+    k(
+      'Conv2DBackpropInput conv2',
+      'Conv2DBackpropInput',
+      { dy: [B, 11, 11, 64], filter: [3, 3, 32, 64] },
+      { strides: 1, pad: 'valid', dataFormat: 'NHWC', inputShape: [B, 13, 13, 32] },
+    ),
+    k(
+      'Conv2D conv2 (stock on both, reference)',
+      'Conv2D',
+      { x: [B, 13, 13, 32], filter: [3, 3, 32, 64] },
+      { strides: 1, pad: 'valid', dataFormat: 'NHWC', dilations: 1 },
+    ),
+    k(
+      'MaxPoolGrad pool1',
+      'MaxPoolGrad',
+      { dy: [B, 13, 13, 32], input: [B, 26, 26, 32], output: [B, 13, 13, 32] },
+      { filterSize: 2, strides: 2, pad: 'valid' },
+    ),
+    k(
+      'MaxPoolGrad pool2',
+      'MaxPoolGrad',
+      { dy: [B, 5, 5, 64], input: [B, 11, 11, 64], output: [B, 5, 5, 64] },
+      { filterSize: 2, strides: 2, pad: 'valid' },
+    ),
     k('BatchMatMul x*W', 'BatchMatMul', { a: [B, 784], b: [784, 256] }, { transposeA: false, transposeB: false }),
     k('BatchMatMul transposeA (dW)', 'BatchMatMul', { a: [B, 784], b: [B, 256] }, { transposeA: true, transposeB: false }),
     k('BatchMatMul transposeB (dx)', 'BatchMatMul', { a: [B, 128], b: [1600, 128] }, { transposeA: false, transposeB: true }),
@@ -89,13 +129,15 @@ async function runChild(opts: Options): Promise<void> {
   const B = opts.batch;
   const kcases = kernelCases(B);
   const fixtures = new Map<string, ReturnType<typeof makeFixture>>();
-  const cpuMs = (): number => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; };
+  const cpuMs = (): number => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1000;
+  };
   const warmed = new Set<number>();
 
   const measureKernel = (i: number): { wall: number; cpu: number } => {
     const c = kcases[i]!;
-    const base = Object.fromEntries(Object.entries(c.inputs).map(([name, s], j) =>
-      [name, tf.randomUniform(s, -1, 1, 'float32', j + 1)]));
+    const base = Object.fromEntries(Object.entries(c.inputs).map(([name, s], j) => [name, tf.randomUniform(s, -1, 1, 'float32', j + 1)]));
     let res = { wall: 0, cpu: 0 };
     for (let r = warmed.has(i) ? 0 : 2; r >= 0; r--) {
       // Fresh buffers (new tensor ids) each run, like activations in training.
@@ -103,10 +145,11 @@ async function runChild(opts: Options): Promise<void> {
       // Wasm kernels are synchronous: the work is done when the call returns.
       const c0 = cpuMs();
       const t0 = performance.now();
-      const out = c.kernel === 'ReluGrad'
-        // The relu gradient exactly as training dispatches it.
-        ? tf.grad((x: import('@tensorflow/tfjs-core').Tensor) => tf.relu(x))(inputs.x!, inputs.dy)
-        : tf.engine().runKernel(c.kernel, inputs, c.attrs as never) as import('@tensorflow/tfjs-core').Tensor;
+      const out =
+        c.kernel === 'ReluGrad'
+          ? // The relu gradient exactly as training dispatches it.
+            tf.grad((x: import('@tensorflow/tfjs-core').Tensor) => tf.relu(x))(inputs.x!, inputs.dy)
+          : (tf.engine().runKernel(c.kernel, inputs, c.attrs as never) as import('@tensorflow/tfjs-core').Tensor);
       res = { wall: performance.now() - t0, cpu: cpuMs() - c0 };
       tf.dispose([out, ...Object.values(inputs)]);
     }
@@ -122,7 +165,7 @@ async function runChild(opts: Options): Promise<void> {
       for (let i = 0; i < 3; i++) f.step();
       fixtures.set(kind, f);
     }
-    const steps = kind === 'ann' ? (opts.quick ? 5 : 20) : (opts.quick ? 2 : 5);
+    const steps = kind === 'ann' ? (opts.quick ? 5 : 20) : opts.quick ? 2 : 5;
     const c0 = cpuMs();
     const t0 = performance.now();
     for (let i = 0; i < steps; i++) f.step();
@@ -150,7 +193,9 @@ class Child {
     if (opts.quick) args.push('--quick');
     this.proc = fork(fileURLToPath(import.meta.url), args, { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
     this.ready = new Promise((resolve, reject) => {
-      this.pending = (m) => { if (m.type === 'ready') resolve(m.installed); };
+      this.pending = (m) => {
+        if (m.type === 'ready') resolve(m.installed);
+      };
       this.proc.once('exit', (code) => reject(new Error(`bench child '${mode}' exited (${code})`)));
     });
     this.proc.on('message', (m: Msg) => this.pending?.(m));
@@ -158,12 +203,16 @@ class Child {
 
   measure(index: number): Promise<{ wall: number; cpu: number }> {
     return new Promise((resolve) => {
-      this.pending = (m) => { if (m.type === 'result') resolve({ wall: m.wall, cpu: m.cpu }); };
+      this.pending = (m) => {
+        if (m.type === 'result') resolve({ wall: m.wall, cpu: m.cpu });
+      };
       this.proc.send({ type: 'measure', index });
     });
   }
 
-  close(): void { this.proc.send({ type: 'exit' }); }
+  close(): void {
+    this.proc.send({ type: 'exit' });
+  }
 }
 
 function median(xs: number[]): number {
@@ -190,7 +239,16 @@ async function main(): Promise<void> {
   for (let r = 0; r < opts.repeats; r++) {
     for (let i = 0; i < cases.length; i++) {
       // Alternate who goes first, so drifting load favours neither side.
-      const order: Array<['stock' | 'ours', Child]> = r % 2 === 0 ? [['stock', stock], ['ours', ours]] : [['ours', ours], ['stock', stock]];
+      const order: Array<['stock' | 'ours', Child]> =
+        r % 2 === 0
+          ? [
+              ['stock', stock],
+              ['ours', ours],
+            ]
+          : [
+              ['ours', ours],
+              ['stock', stock],
+            ];
       for (const [name, child] of order) {
         const m = await child.measure(i);
         values[i]![name].push(opts.clock === 'cpu' ? m.cpu : m.wall);
@@ -200,8 +258,10 @@ async function main(): Promise<void> {
   stock.close();
   ours.close();
   const cpu = os.cpus()[0]?.model.trim() ?? 'unknown CPU';
-  console.log(`Machine: ${cpu}, ${os.cpus().length} cores, Node ${process.version}; tfjs-backend-wasm 4.22, ` +
-    `one thread; batch ${opts.batch}; median of ${opts.repeats}${opts.quick ? ' (quick)' : ''}; ${opts.clock} clock`);
+  console.log(
+    `Machine: ${cpu}, ${os.cpus().length} cores, Node ${process.version}; tfjs-backend-wasm 4.22, ` +
+      `one thread; batch ${opts.batch}; median of ${opts.repeats}${opts.quick ? ' (quick)' : ''}; ${opts.clock} clock`,
+  );
   console.log('');
   console.log('| Kernel / step | Shapes | Stock | Ours | Speed-up |');
   console.log('|---|---|---:|---:|---:|');

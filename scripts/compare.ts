@@ -33,7 +33,12 @@ function train(config: string, out: string, dataDir: string | undefined): Promis
     child.on('error', fail);
     child.on('exit', (code, signal) => {
       if (code === 0) ok();
-      else fail(Object.assign(new Error(`training ${config} ${signal ? `was killed by ${signal}` : `exited with code ${code}`}`), { code: code ?? 1 }));
+      else
+        fail(
+          Object.assign(new Error(`training ${config} ${signal ? `was killed by ${signal}` : `exited with code ${code}`}`), {
+            code: code ?? 1,
+          }),
+        );
     });
   });
 }

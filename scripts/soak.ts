@@ -46,8 +46,14 @@ const steps = Number(args.steps);
 const workers = Number(args.workers);
 const samples = Number(args.samples);
 const heapToleranceMb = Number(args['heap-tolerance-mb']);
-if (![steps, workers, samples].every((n) => Number.isInteger(n) && n >= 1) || !(heapToleranceMb >= 0) || !['ann', 'cnn'].includes(args.model)) {
-  process.stderr.write('usage: soak [--steps N] [--workers W] [--model ann|cnn] [--samples S] [--heap-tolerance-mb MB] [--out DIR] [--keep]\n');
+if (
+  ![steps, workers, samples].every((n) => Number.isInteger(n) && n >= 1) ||
+  !(heapToleranceMb >= 0) ||
+  !['ann', 'cnn'].includes(args.model)
+) {
+  process.stderr.write(
+    'usage: soak [--steps N] [--workers W] [--model ann|cnn] [--samples S] [--heap-tolerance-mb MB] [--out DIR] [--keep]\n',
+  );
   process.exit(2);
 }
 
@@ -60,7 +66,10 @@ const gc = runInNewContext('gc') as () => void;
 const TRAIN = 4096;
 const TEST = 500;
 const BATCH = 64;
-const model = args.model === 'ann' ? { kind: 'ann', dense: [128], dropout: 0.2 } : { kind: 'cnn', conv: [{ filters: 8 }, { filters: 16 }], dense: [32] };
+const model =
+  args.model === 'ann'
+    ? { kind: 'ann', dense: [128], dropout: 0.2 }
+    : { kind: 'cnn', conv: [{ filters: 8 }, { filters: 16 }], dense: [32] };
 const cfg = parseConfig(
   {
     model,
@@ -104,7 +113,9 @@ const dataset = await loadFashionMnist({ trainLimit: TRAIN, testLimit: TEST });
 const runDir = RunDir.create(outDir, true);
 runDir.writeConfig(cfg);
 const metrics = new TrainingMetrics({ runId: 'soak', model: cfg.model.kind, backend: cfg.runtime.backend, workers, configFile: 'soak' });
-process.stderr.write(`soak: ${steps} steps of the ${cfg.model.kind}, ${workers} workers, sampling every ${every} steps, run directory ${outDir}\n`);
+process.stderr.write(
+  `soak: ${steps} steps of the ${cfg.model.kind}, ${workers} workers, sampling every ${every} steps, run directory ${outDir}\n`,
+);
 const t0 = performance.now();
 sample(0);
 const trainer = await Trainer.create({ cfg, configFile: 'soak', runDir, dataset, workers, metrics, reporter, stopRequested: () => false });
@@ -147,13 +158,18 @@ const tensorsLate = maxTensors(perStep.slice(half));
 const distinct = new Set(perStep.flatMap(([, t]) => t));
 
 console.log(`\n${tensorsAt.size} steps in ${wall.toFixed(1)} s (${(tensorsAt.size / wall).toFixed(1)} steps/s)`);
-console.log(`tensors per worker after warm-up: max ${tensorsEarly} in the first half, ${tensorsLate} in the second; values seen: ${[...distinct].sort((a, b) => a - b).join(', ')}`);
-console.log(`heap after GC: ${early.toFixed(1)} MB early, ${late.toFixed(1)} MB late (${heapGrowth >= 0 ? '+' : ''}${heapGrowth.toFixed(1)} MB; tolerance ${heapToleranceMb} MB)`);
+console.log(
+  `tensors per worker after warm-up: max ${tensorsEarly} in the first half, ${tensorsLate} in the second; values seen: ${[...distinct].sort((a, b) => a - b).join(', ')}`,
+);
+console.log(
+  `heap after GC: ${early.toFixed(1)} MB early, ${late.toFixed(1)} MB late (${heapGrowth >= 0 ? '+' : ''}${heapGrowth.toFixed(1)} MB; tolerance ${heapToleranceMb} MB)`,
+);
 
 const failures: string[] = [];
 if (tensorsAt.size !== steps) failures.push(`expected ${steps} step lines in log.jsonl, found ${tensorsAt.size}`);
 if (tensorsLate > tensorsEarly) failures.push(`worker tensors grew from ${tensorsEarly} to ${tensorsLate}`);
-if (!(heapGrowth <= heapToleranceMb)) failures.push(`coordinator heap grew by ${heapGrowth.toFixed(1)} MB (tolerance ${heapToleranceMb} MB)`);
+if (!(heapGrowth <= heapToleranceMb))
+  failures.push(`coordinator heap grew by ${heapGrowth.toFixed(1)} MB (tolerance ${heapToleranceMb} MB)`);
 if (!args.keep && args.out === undefined) rmSync(outDir, { recursive: true, force: true });
 if (failures.length > 0) {
   console.log(`FAIL: ${failures.join('; ')}`);

@@ -12,7 +12,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { fashionMnistDir } from './support/data.js';
-import { ConfigError, evaluate, loadConfig, predict, train, UsageError, type EpochRecord, type TrainResult, type TrainStep } from '../src/index.js';
+import {
+  ConfigError,
+  evaluate,
+  loadConfig,
+  predict,
+  train,
+  UsageError,
+  type EpochRecord,
+  type TrainResult,
+  type TrainStep,
+} from '../src/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pixelsense-api-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -57,8 +67,16 @@ test('a YAML path and a plain object are validated by the same schema and raise 
   writeFileSync(file, 'train: { epochs: 0 }\n');
   let a: ConfigError | undefined;
   let b: ConfigError | undefined;
-  try { loadConfig(file); } catch (e) { a = e as ConfigError; }
-  try { loadConfig({ train: { epochs: 0 } }); } catch (e) { b = e as ConfigError; }
+  try {
+    loadConfig(file);
+  } catch (e) {
+    a = e as ConfigError;
+  }
+  try {
+    loadConfig({ train: { epochs: 0 } });
+  } catch (e) {
+    b = e as ConfigError;
+  }
   assert.ok(a instanceof ConfigError && b instanceof ConfigError);
   assert.equal(a.path, 'train.epochs');
   assert.equal(b.path, a.path);
@@ -125,7 +143,11 @@ test('an aborted signal stops the run after the current step with a checkpoint, 
   const resumed = await train(undefined, { resume: out, workers: 1 });
   assert.equal(resumed.stopReason, 'completed');
   assert.equal(resumed.steps, 16);
-  assert.equal(readFileSync(join(out, 'model', 'weights.bin')).equals(readFileSync(join(full, 'model', 'weights.bin'))), true, 'same weights as the uninterrupted run');
+  assert.equal(
+    readFileSync(join(out, 'model', 'weights.bin')).equals(readFileSync(join(full, 'model', 'weights.bin'))),
+    true,
+    'same weights as the uninterrupted run',
+  );
 });
 
 test('resume refuses a config or an option that would change the weights', async () => {
@@ -141,12 +163,17 @@ test('evaluate() reports accuracy, loss, per-class metrics, macro F1 and the con
   assert.ok(Number.isFinite(report.loss));
   assert.equal(report.per_class.length, 10);
   assert.ok(report.macro_f1 > 0);
-  assert.equal(report.confusion.flat().reduce((s, v) => s + v, 0), 10_000);
+  assert.equal(
+    report.confusion.flat().reduce((s, v) => s + v, 0),
+    10_000,
+  );
   assert.equal(report.confusion.reduce((s, row, i) => s + (row[i] ?? 0), 0) / 10_000, report.accuracy);
 });
 
 test('predict() gives one result per input in order, for paths and bytes alike, and an error result for a bad image', async () => {
-  const png = await sharp(Buffer.alloc(28 * 28, 0).fill(200, 28 * 8, 28 * 20), { raw: { width: 28, height: 28, channels: 1 } }).png().toBuffer();
+  const png = await sharp(Buffer.alloc(28 * 28, 0).fill(200, 28 * 8, 28 * 20), { raw: { width: 28, height: 28, channels: 1 } })
+    .png()
+    .toBuffer();
   const file = join(dir, 'img.png');
   writeFileSync(file, png);
   const out = await predict(full, [file, png, new Uint8Array([1, 2, 3])], { top: 2 });

@@ -38,7 +38,12 @@ const run = join(dir, 'runs', 'ann-run');
 before(async () => {
   data = await fashionMnistDir();
   await train(
-    { model: { kind: 'ann', dense: [16] }, data: { trainLimit: 128, testLimit: 100 }, train: { epochs: 1, batchSize: 32, microBatchSize: 16 }, metrics: { enabled: false } },
+    {
+      model: { kind: 'ann', dense: [16] },
+      data: { trainLimit: 128, testLimit: 100 },
+      train: { epochs: 1, batchSize: 32, microBatchSize: 16 },
+      metrics: { enabled: false },
+    },
     { workers: 1, out: run, dataDir: data },
   );
 });
@@ -62,7 +67,7 @@ function inChild(code: string, cwd: string): Promise<{ code: number | null; outp
   });
 }
 
-test('bench() resolves with bench.json\'s object, adds W=1, and writes bench.json, bench.md and the chart into `out`', async () => {
+test("bench() resolves with bench.json's object, adds W=1, and writes bench.json, bench.md and the chart into `out`", async () => {
   const out = join(dir, 'bench');
   const lines: string[] = [];
   const r: BenchReport = await bench({ ...TINY, dataDir: data, out, log: (l) => lines.push(l) });
@@ -81,7 +86,10 @@ test('bench() resolves with bench.json\'s object, adds W=1, and writes bench.jso
   assert.deepEqual(readdirSync(out).sort(), ['bench-scaling.png', 'bench-scaling.svg', 'bench.json', 'bench.md']);
   assert.deepEqual(JSON.parse(readFileSync(join(out, 'bench.json'), 'utf8')), JSON.parse(JSON.stringify(r)));
   assert.ok(lines.includes('bench: adding W=1, the reference for speed-up and efficiency'), lines.join('\n'));
-  assert.ok(lines.some((l) => /^ann W=2 repeat 1\/1: \d+ ex\/s/.test(l)), lines.join('\n'));
+  assert.ok(
+    lines.some((l) => /^ann W=2 repeat 1\/1: \d+ ex\/s/.test(l)),
+    lines.join('\n'),
+  );
 });
 
 test('bench() without `out` prints nothing and writes no file', async () => {
@@ -98,8 +106,14 @@ if (b.results.length !== 1) process.exitCode = 3;`,
 
 test('bench() refuses bad options with a UsageError naming the option, before measuring anything', async () => {
   await assert.rejects(bench({ ...TINY, workers: [0] }), (e: unknown) => e instanceof UsageError && /^workers must be/.test(e.message));
-  await assert.rejects(bench({ ...TINY, steps: 0 }), (e: unknown) => e instanceof UsageError && /^steps must be a positive integer/.test(e.message));
-  await assert.rejects(bench({ ...TINY, warmup: -1 }), (e: unknown) => e instanceof UsageError && /^warmup must be an integer >= 0/.test(e.message));
+  await assert.rejects(
+    bench({ ...TINY, steps: 0 }),
+    (e: unknown) => e instanceof UsageError && /^steps must be a positive integer/.test(e.message),
+  );
+  await assert.rejects(
+    bench({ ...TINY, warmup: -1 }),
+    (e: unknown) => e instanceof UsageError && /^warmup must be an integer >= 0/.test(e.message),
+  );
 });
 
 test('writeReport() writes report.html, report.md and the figures of a run, naming what it could not make in `warnings`', async () => {
@@ -109,7 +123,10 @@ test('writeReport() writes report.html, report.md and the figures of a run, nami
   assert.equal(r.markdown, join(out, 'report.md'));
   assert.match(readFileSync(r.html, 'utf8'), /ann-run/);
   assert.ok(r.figures.length > 0 && r.figures.every((f) => existsSync(f)), r.figures.join(', '));
-  assert.ok(r.warnings.some((w) => /needs one run of each model kind/.test(w)), r.warnings.join('\n'));
+  assert.ok(
+    r.warnings.some((w) => /needs one run of each model kind/.test(w)),
+    r.warnings.join('\n'),
+  );
 });
 
 test('dataInfo() names the copy training would load and its class counts; verifyData() checks it and says which copy it is', async () => {

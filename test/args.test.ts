@@ -5,7 +5,16 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { checkBench, checkEval, checkPredict, checkTrain, checkWorkers, MAX_WORKERS, parseWorkerList, trainOverrides } from '../src/coordinator/cli/args.js';
+import {
+  checkBench,
+  checkEval,
+  checkPredict,
+  checkTrain,
+  checkWorkers,
+  MAX_WORKERS,
+  parseWorkerList,
+  trainOverrides,
+} from '../src/coordinator/cli/args.js';
 import { exitCodeOf, UsageError } from '../src/shared/errors.js';
 
 function refuses(fn: () => unknown, message: RegExp): void {

@@ -33,7 +33,9 @@ function saveUnderFileSizeLimit(runDir: string): { status: number | null; stderr
     const w = new Float32Array(1 << 20);
     saveCheckpoint(${JSON.stringify(runDir)}, { configHash: 'x', step: 7, epoch: 0, stepInEpoch: 7, seed: 1, weights: w,
       optimizer: { t: 7, m: new Float32Array(4), v: new Float32Array(4) }, history: [], elapsedSeconds: 1, timeToTarget: null }, 3);`;
-  const r = spawnSync('bash', ['-c', `trap '' XFSZ; ulimit -f 64; exec "${process.execPath}" --input-type=module -e "$0"`, script], { encoding: 'utf8' });
+  const r = spawnSync('bash', ['-c', `trap '' XFSZ; ulimit -f 64; exec "${process.execPath}" --input-type=module -e "$0"`, script], {
+    encoding: 'utf8',
+  });
   return { status: r.status, stderr: r.stderr };
 }
 
@@ -46,7 +48,7 @@ test('a checkpoint write that fails part-way (EFBIG, as ENOSPC) leaves no temp f
   });
 });
 
-test('a checkpoint temp file of a writer that died is removed by the next save; a live writer\'s is kept', async () => {
+test("a checkpoint temp file of a writer that died is removed by the next save; a live writer's is kept", async () => {
   await withTmp((dir) => {
     const ckpts = join(dir, 'checkpoints');
     mkdirSync(ckpts);
@@ -55,8 +57,22 @@ test('a checkpoint temp file of a writer that died is removed by the next save; 
     const live = `ckpt-000000004.msgpack.tmp-${process.pid}-0123abcd`;
     writeFileSync(join(ckpts, dead), 'half a checkpoint');
     writeFileSync(join(ckpts, live), 'being written');
-    saveCheckpoint(dir, { configHash: 'x', step: 5, epoch: 0, stepInEpoch: 5, seed: 1, weights: new Float32Array(4),
-      optimizer: { t: 5, m: new Float32Array(4), v: new Float32Array(4) }, history: [], elapsedSeconds: 1, timeToTarget: null }, 3);
+    saveCheckpoint(
+      dir,
+      {
+        configHash: 'x',
+        step: 5,
+        epoch: 0,
+        stepInEpoch: 5,
+        seed: 1,
+        weights: new Float32Array(4),
+        optimizer: { t: 5, m: new Float32Array(4), v: new Float32Array(4) },
+        history: [],
+        elapsedSeconds: 1,
+        timeToTarget: null,
+      },
+      3,
+    );
     assert.deepEqual(readdirSync(ckpts).sort(), [`ckpt-000000004.msgpack.tmp-${process.pid}-0123abcd`, 'ckpt-000000005.msgpack'].sort());
   });
 });

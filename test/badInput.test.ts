@@ -47,7 +47,8 @@ const yamlFile = (text: string): string => writeYaml(dir, text);
 /** A fresh --out path that must still not exist after a refused run. */
 const freshOut = (): string => join(dir, `out-${++n}`);
 
-const GOOD = 'model: { kind: ann, dense: [16] }\ndata: { trainLimit: 128, testLimit: 64 }\ntrain: { epochs: 1, batchSize: 32, microBatchSize: 16 }\nmetrics: { enabled: false }\n';
+const GOOD =
+  'model: { kind: ann, dense: [16] }\ndata: { trainLimit: 128, testLimit: 64 }\ntrain: { epochs: 1, batchSize: 32, microBatchSize: 16 }\nmetrics: { enabled: false }\n';
 let runDir: string; // a finished run: a valid model for predict, an existing directory for --out
 
 before(async () => {
@@ -81,7 +82,11 @@ for (const [what, text] of [
 
 test('an unknown key exits 2 naming the file and the dotted field', async () => {
   const file = yamlFile(`${GOOD}optimizer: { lr: 0.01, learningRate: 0.1 }\n`);
-  oneLine(await cli(['train', file, '--out', freshOut()]), 2, new RegExp(`^pixelsense: ${esc(file)}: optimizer\\.learningRate: unknown key 'learningRate'`));
+  oneLine(
+    await cli(['train', file, '--out', freshOut()]),
+    2,
+    new RegExp(`^pixelsense: ${esc(file)}: optimizer\\.learningRate: unknown key 'learningRate'`),
+  );
 });
 
 test('a wrong type exits 2 naming the field', async () => {
@@ -135,8 +140,10 @@ test('--verbose adds the stack trace to the error line', async () => {
 function dataDir(name: string, spoil: (d: string) => string): { dir: string; file: string } {
   const d = join(dir, name);
   mkdirSync(d);
-  const images = (count: number) => encodeIdx({ kind: 'images', pixels: Uint8Array.from({ length: count * 784 }, (_, i) => (i * 13) & 255) }, { gzip: true });
-  const labels = (count: number) => encodeIdx({ kind: 'labels', labels: Uint8Array.from({ length: count }, (_, i) => i % 10) }, { gzip: true });
+  const images = (count: number) =>
+    encodeIdx({ kind: 'images', pixels: Uint8Array.from({ length: count * 784 }, (_, i) => (i * 13) & 255) }, { gzip: true });
+  const labels = (count: number) =>
+    encodeIdx({ kind: 'labels', labels: Uint8Array.from({ length: count }, (_, i) => i % 10) }, { gzip: true });
   writeFileSync(join(d, 'train-images-idx3-ubyte.gz'), images(128));
   writeFileSync(join(d, 'train-labels-idx1-ubyte.gz'), labels(128));
   writeFileSync(join(d, 't10k-images-idx3-ubyte.gz'), images(64));
@@ -185,7 +192,10 @@ test('an IDX count that disagrees with the file size exits 2 as a count mismatch
 test('a label of 10 exits 2 naming the file and the index', async () => {
   const data = dataDir('label10', (d) => {
     const f = join(d, 'train-labels-idx1-ubyte.gz');
-    writeFileSync(f, encodeIdx({ kind: 'labels', labels: Uint8Array.from({ length: 128 }, (_, i) => (i === 77 ? 10 : 0)) }, { gzip: true }));
+    writeFileSync(
+      f,
+      encodeIdx({ kind: 'labels', labels: Uint8Array.from({ length: 128 }, (_, i) => (i === 77 ? 10 : 0)) }, { gzip: true }),
+    );
     return f;
   });
   await trainOn(data, /label 10 at index 77/);
@@ -212,7 +222,10 @@ function modelCopy(name: string, spoil: (m: string) => void): string {
 
 async function goodPng(): Promise<string> {
   const file = join(dir, 'good.png');
-  if (!existsSync(file)) await sharp(Buffer.alloc(784, 40), { raw: { width: 28, height: 28, channels: 1 } }).png().toFile(file);
+  if (!existsSync(file))
+    await sharp(Buffer.alloc(784, 40), { raw: { width: 28, height: 28, channels: 1 } })
+      .png()
+      .toFile(file);
   return file;
 }
 
@@ -229,11 +242,14 @@ test('a malformed model.json exits 2 from predict naming the file', async () => 
 
 test('weights of the wrong size exit 2 from predict naming weights.bin and both sizes', async () => {
   const m = modelCopy('short-weights', (d) => truncateSync(join(d, 'weights.bin'), 1000));
-  oneLine(await cli(['predict', m, await goodPng()]), 2, new RegExp(`^pixelsense: ${esc(join(m, 'weights.bin'))}: weights are 1000 bytes but .* describes \\d+ bytes`));
+  oneLine(
+    await cli(['predict', m, await goodPng()]),
+    2,
+    new RegExp(`^pixelsense: ${esc(join(m, 'weights.bin'))}: weights are 1000 bytes but .* describes \\d+ bytes`),
+  );
 });
 
 // ---- images --------------------------------------------------------------
-
 
 test('empty, non-image and enormous images exit 1 with one line each, and the good image is still classified', async () => {
   const good = await goodPng();
@@ -256,10 +272,13 @@ test('empty, non-image and enormous images exit 1 with one line each, and the go
 
 // ---- run directories -----------------------------------------------------
 
-
 test('an existing run directory is refused with exit 2 and left untouched without --overwrite', async () => {
   const before = snapshot(runDir);
-  oneLine(await cli(['train', yamlFile(GOOD), '--out', runDir]), 2, new RegExp(`^pixelsense: ${esc(runDir)}: run directory exists and is not empty; pass --overwrite`));
+  oneLine(
+    await cli(['train', yamlFile(GOOD), '--out', runDir]),
+    2,
+    new RegExp(`^pixelsense: ${esc(runDir)}: run directory exists and is not empty; pass --overwrite`),
+  );
   assert.deepEqual(snapshot(runDir), before);
 });
 

@@ -22,7 +22,24 @@ test('a tiny bench run writes bench.json, bench.md, the SVG and PNG chart, and e
   const out = mkdtempSync(join(tmpdir(), 'pixelsense-bench-test-'));
   try {
     await fashionMnistDir(); // the child finds it in the cache, as a user's bench would
-    const args = ['bench', '--steps', '2', '--warmup', '1', '--repeats', '1', '--workers', '1,2', '--model', 'ann', '--comm', '--ceiling', '--out', out, '--json'];
+    const args = [
+      'bench',
+      '--steps',
+      '2',
+      '--warmup',
+      '1',
+      '--repeats',
+      '1',
+      '--workers',
+      '1,2',
+      '--model',
+      'ann',
+      '--comm',
+      '--ceiling',
+      '--out',
+      out,
+      '--json',
+    ];
     const { stdout } = await promisify(execFile)(process.execPath, [CLI, ...args], { cwd: ROOT, timeout: 120_000 });
     for (const f of ['bench.json', 'bench.md', 'bench-scaling.svg', 'bench-scaling.png']) {
       assert.ok(existsSync(join(out, f)) && statSync(join(out, f)).size > 0, `${f} is written`);
@@ -35,11 +52,15 @@ test('a tiny bench run writes bench.json, bench.md, the SVG and PNG chart, and e
     const summary = JSON.parse(last) as { results: Record<string, unknown>[]; baseline_fit_examples_per_sec: Record<string, number> };
     assert.equal(summary.results.length, 2);
     for (const r of summary.results) {
-      for (const k of ['model', 'workers', 'examples_per_sec', 'speedup', 'efficiency', 'compute_fraction']) assert.ok(k in r, `result has ${k}`);
+      for (const k of ['model', 'workers', 'examples_per_sec', 'speedup', 'efficiency', 'compute_fraction'])
+        assert.ok(k in r, `result has ${k}`);
       assert.equal(r['model'], 'ann');
       assert.ok((r['examples_per_sec'] as number) > 0);
     }
-    assert.deepEqual(summary.results.map((r) => r['workers']), [1, 2]);
+    assert.deepEqual(
+      summary.results.map((r) => r['workers']),
+      [1, 2],
+    );
     assert.equal(summary.results[0]?.['speedup'], 1);
     assert.equal(summary.results[0]?.['ceiling_speedup'], 1, '--ceiling adds the uncoordinated speed-up');
     assert.ok((summary.results[1]?.['ceiling_speedup'] as number) > 0);
@@ -47,7 +68,10 @@ test('a tiny bench run writes bench.json, bench.md, the SVG and PNG chart, and e
 
     const json = JSON.parse(readFileSync(join(out, 'bench.json'), 'utf8')) as BenchReport;
     assert.equal(json.machine.node, process.version);
-    assert.deepEqual(json.comm?.rows.map((r) => r.method), ['empty', 'shared', 'msgpackr', 'clone']);
+    assert.deepEqual(
+      json.comm?.rows.map((r) => r.method),
+      ['empty', 'shared', 'msgpackr', 'clone'],
+    );
     const md = readFileSync(join(out, 'bench.md'), 'utf8');
     assert.match(md, /^machine: .+ \| \d+ cores \| Node\.js v\d+.* \| backend \w+$/m);
     assert.match(md, /\| model\.fit \(1 thread\) \|/);
@@ -104,22 +128,53 @@ test('the step-time columns of a sample add up to the step, with the weight copy
 
 test('rows report the median over repeats, speed-up and efficiency against W=1, and mark oversubscription', () => {
   const sample = (workers: number, repeat: number, eps: number): BenchSample => ({
-    model: 'ann', workers, repeat, examples_per_sec: eps, step_ms: 10, compute_ms: 8, broadcast_ms: 0, wait_ms: 1, reduce_ms: 0.5, update_ms: 0.5, overhead_ms: 0,
-    compute_fraction: 0.8, rss_mb: 300, heap_per_worker_mb: 20, tf_per_worker_mb: 0, wasm_per_worker_mb: null, uncoordinated_examples_per_sec: null,
+    model: 'ann',
+    workers,
+    repeat,
+    examples_per_sec: eps,
+    step_ms: 10,
+    compute_ms: 8,
+    broadcast_ms: 0,
+    wait_ms: 1,
+    reduce_ms: 0.5,
+    update_ms: 0.5,
+    overhead_ms: 0,
+    compute_fraction: 0.8,
+    rss_mb: 300,
+    heap_per_worker_mb: 20,
+    tf_per_worker_mb: 0,
+    wasm_per_worker_mb: null,
+    uncoordinated_examples_per_sec: null,
   });
-  const samples = [sample(1, 1, 1000), sample(1, 2, 1200), sample(1, 3, 1100), sample(2, 1, 1900), sample(2, 2, 2100), sample(2, 3, 2000), sample(4, 1, 2000)];
+  const samples = [
+    sample(1, 1, 1000),
+    sample(1, 2, 1200),
+    sample(1, 3, 1100),
+    sample(2, 1, 1900),
+    sample(2, 2, 2100),
+    sample(2, 3, 2000),
+    sample(4, 1, 2000),
+  ];
   const fits = [{ model: 'ann' as const, repeat: 1, examples_per_sec: 1000, step_ms: 128 }];
   const { rows, baseline } = aggregate(samples, fits, 2);
   assert.deepEqual(rows[0]?.examples_per_sec, { median: 1100, min: 1000, max: 1200 });
   assert.ok(Math.abs((rows[1]?.speedup ?? 0) - 2000 / 1100) < 1e-12);
   assert.ok(Math.abs((rows[1]?.efficiency ?? 0) - 1000 / 1100) < 1e-12);
-  assert.deepEqual(rows.map((r) => r.oversubscribed), [false, false, true]);
+  assert.deepEqual(
+    rows.map((r) => r.oversubscribed),
+    [false, false, true],
+  );
   assert.ok(Math.abs((baseline[0]?.w1_over_fit ?? 0) - 1.1) < 1e-12);
   const md = benchMarkdown(
     {
       machine: { cpu: 'Test CPU', cores: 2, node: 'v20', backend: 'wasm', platform: 'linux', load_start: 0, load_end: 0 },
       settings: { models: ['ann'], workers: [1, 2, 4], steps: 3, warmup: 1, batch_size: 128, micro_batch_size: { ann: 64 }, repeats: 3 },
-      started: 'now', results: rows, baseline_fit: baseline, comm: null, samples, fit_samples: fits,
+      started: 'now',
+      results: rows,
+      baseline_fit: baseline,
+      comm: null,
+      samples,
+      fit_samples: fits,
     },
     'chart.png',
   );
@@ -127,10 +182,25 @@ test('rows report the median over repeats, speed-up and efficiency against W=1, 
   assert.match(md, /ANN W=1 vs model\.fit: 1\.10x \(target >= 0\.95x\): met/);
 });
 
-test('the ceiling speed-up is the uncoordinated throughput over W=1\'s, and the table shows how much of it training keeps', () => {
+test("the ceiling speed-up is the uncoordinated throughput over W=1's, and the table shows how much of it training keeps", () => {
   const sample = (workers: number, eps: number, uncoordinated: number): BenchSample => ({
-    model: 'cnn', workers, repeat: 1, examples_per_sec: eps, step_ms: 10, compute_ms: 8, broadcast_ms: 0, wait_ms: 1, reduce_ms: 0.5, update_ms: 0.5, overhead_ms: 0,
-    compute_fraction: 0.8, rss_mb: 300, heap_per_worker_mb: 20, tf_per_worker_mb: 0, wasm_per_worker_mb: null, uncoordinated_examples_per_sec: uncoordinated,
+    model: 'cnn',
+    workers,
+    repeat: 1,
+    examples_per_sec: eps,
+    step_ms: 10,
+    compute_ms: 8,
+    broadcast_ms: 0,
+    wait_ms: 1,
+    reduce_ms: 0.5,
+    update_ms: 0.5,
+    overhead_ms: 0,
+    compute_fraction: 0.8,
+    rss_mb: 300,
+    heap_per_worker_mb: 20,
+    tf_per_worker_mb: 0,
+    wasm_per_worker_mb: null,
+    uncoordinated_examples_per_sec: uncoordinated,
   });
   const { rows } = aggregate([sample(1, 1000, 1100), sample(2, 1600, 2000)], [], 2);
   assert.ok(Math.abs((rows[1]?.ceiling_speedup ?? 0) - 2000 / 1100) < 1e-12);
@@ -138,7 +208,12 @@ test('the ceiling speed-up is the uncoordinated throughput over W=1\'s, and the 
     {
       machine: { cpu: 'Test CPU', cores: 2, node: 'v20', backend: 'wasm', platform: 'linux', load_start: 0, load_end: 0 },
       settings: { models: ['cnn'], workers: [1, 2], steps: 3, warmup: 1, batch_size: 128, micro_batch_size: { cnn: 32 }, repeats: 1 },
-      started: 'now', results: rows, baseline_fit: [], comm: null, samples: [], fit_samples: [],
+      started: 'now',
+      results: rows,
+      baseline_fit: [],
+      comm: null,
+      samples: [],
+      fit_samples: [],
     },
     'chart.png',
   );

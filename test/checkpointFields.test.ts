@@ -14,7 +14,10 @@ import { runCli, snapshot } from './support/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pixelsense-ckptfields-'));
 const configFile = join(dir, 'ann.yaml');
-writeFileSync(configFile, 'model: { kind: ann, dense: [16] }\ndata: { trainLimit: 256, testLimit: 100 }\ntrain: { epochs: 2, batchSize: 64, microBatchSize: 32 }\nmetrics: { enabled: false }\n');
+writeFileSync(
+  configFile,
+  'model: { kind: ann, dense: [16] }\ndata: { trainLimit: 256, testLimit: 100 }\ntrain: { epochs: 2, batchSize: 64, microBatchSize: 32 }\nmetrics: { enabled: false }\n',
+);
 const source = join(dir, 'source');
 const CKPT = join('checkpoints', 'ckpt-000000002.msgpack');
 
@@ -44,7 +47,10 @@ async function refused(name: string, edit: (body: Record<string, unknown>) => vo
 }
 
 test('a checkpoint whose history is not an array is refused naming the field', async () => {
-  assert.match(await refused('history', (b) => (b['history'] = { oops: 1 })), /ckpt-000000002\.msgpack: invalid checkpoint field history: /);
+  assert.match(
+    await refused('history', (b) => (b['history'] = { oops: 1 })),
+    /ckpt-000000002\.msgpack: invalid checkpoint field history: /,
+  );
 });
 
 test('a checkpoint without timeToTarget is refused naming the field', async () => {
@@ -56,10 +62,13 @@ test('a checkpoint without elapsedSeconds is refused naming the field', async ()
 });
 
 test('a checkpoint whose optimizer step count is NaN is refused rather than turning the weights into NaN', async () => {
-  assert.match(await refused('nan', (b) => ((b['optimizer'] as Record<string, unknown>)['t'] = NaN)), /invalid checkpoint field optimizer\.t: /);
+  assert.match(
+    await refused('nan', (b) => ((b['optimizer'] as Record<string, unknown>)['t'] = NaN)),
+    /invalid checkpoint field optimizer\.t: /,
+  );
 });
 
-test('a checkpoint whose weights are not the size of the config\'s model is refused (exit 2, not an internal error)', async () => {
+test("a checkpoint whose weights are not the size of the config's model is refused (exit 2, not an internal error)", async () => {
   const msg = await refused('size', (b) => (b['weights'] = (b['weights'] as Uint8Array).subarray(0, 400)));
   assert.match(msg, /invalid checkpoint field weights: 100 values, but the config's model has \d+/);
 });

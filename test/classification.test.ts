@@ -1,12 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  addToConfusion,
-  emptyConfusion,
-  evalReport,
-  formatEvalReport,
-  mergeConfusion,
-} from '../src/coordinator/report/classification.js';
+import { addToConfusion, emptyConfusion, evalReport, formatEvalReport, mergeConfusion } from '../src/coordinator/report/classification.js';
 
 /**
  * Three classes in play (0, 1, 2), the other seven absent:
@@ -93,7 +87,10 @@ test('merging confusion matrices adds them element by element', () => {
   assert.equal(m[0]![0], 9);
   assert.equal(m[9]![9], 1);
   assert.equal(m[9]![3], 1);
-  assert.equal(m.flat().reduce((s, v) => s + v, 0), 23);
+  assert.equal(
+    m.flat().reduce((s, v) => s + v, 0),
+    23,
+  );
   assert.equal(a[0]![0], 8, 'inputs are not modified');
 });
 
@@ -110,6 +107,9 @@ test('the terminal table lists every class, both averages and the confusion matr
   const lines = text.split('\n');
   const shirtRows = lines.filter((l) => l.startsWith('Shirt '));
   assert.equal(shirtRows.length, 2, 'one metrics row and one confusion row');
-  assert.ok(lines.every((l) => l.length <= 80), 'fits an 80-column terminal');
+  assert.ok(
+    lines.every((l) => l.length <= 80),
+    'fits an 80-column terminal',
+  );
   assert.match(text, /^T-shirt\/top\s+0\.8000\s+0\.8000\s+0\.8000\s+10$/m);
 });

@@ -11,14 +11,34 @@ import { checkBench, checkHost, checkTrain } from '../src/coordinator/cli/args.j
 
 test('cluster defaults: no NATS, cluster pixelsense, no hosts awaited, 60 s to join, 30 s per task, one micro-batch of prefetch', () => {
   const c = parseConfig({}, 'f').cluster;
-  assert.deepEqual(c, { nats: null, credsFile: null, name: 'pixelsense', hosts: 0, joinTimeoutSeconds: 60, taskTimeoutSeconds: 30, prefetch: 1 });
+  assert.deepEqual(c, {
+    nats: null,
+    credsFile: null,
+    name: 'pixelsense',
+    hosts: 0,
+    joinTimeoutSeconds: 60,
+    taskTimeoutSeconds: 30,
+    prefetch: 1,
+  });
 });
 
 test('runtime.workers 0 and cluster.hosts need cluster.nats, and the error names the field', () => {
-  assert.throws(() => parseConfig({ runtime: { workers: 0 } }, 'f.yaml'), (e: unknown) => e instanceof ConfigError && e.path === 'runtime.workers');
-  assert.throws(() => parseConfig({ cluster: { hosts: 2 } }, 'f.yaml'), (e: unknown) => e instanceof ConfigError && e.path === 'cluster.hosts');
-  assert.throws(() => parseConfig({ cluster: { name: 'a.b' } }, 'f.yaml'), (e: unknown) => e instanceof ConfigError && e.path === 'cluster.name');
-  assert.throws(() => parseConfig({ cluster: { taskTimeoutSeconds: 0 } }, 'f.yaml'), (e: unknown) => e instanceof ConfigError && e.path === 'cluster.taskTimeoutSeconds');
+  assert.throws(
+    () => parseConfig({ runtime: { workers: 0 } }, 'f.yaml'),
+    (e: unknown) => e instanceof ConfigError && e.path === 'runtime.workers',
+  );
+  assert.throws(
+    () => parseConfig({ cluster: { hosts: 2 } }, 'f.yaml'),
+    (e: unknown) => e instanceof ConfigError && e.path === 'cluster.hosts',
+  );
+  assert.throws(
+    () => parseConfig({ cluster: { name: 'a.b' } }, 'f.yaml'),
+    (e: unknown) => e instanceof ConfigError && e.path === 'cluster.name',
+  );
+  assert.throws(
+    () => parseConfig({ cluster: { taskTimeoutSeconds: 0 } }, 'f.yaml'),
+    (e: unknown) => e instanceof ConfigError && e.path === 'cluster.taskTimeoutSeconds',
+  );
   assert.equal(parseConfig({ runtime: { workers: 0 }, cluster: { nats: 'nats://127.0.0.1:4222', hosts: 2 } }, 'f').runtime.workers, 0);
 });
 

@@ -11,7 +11,21 @@ import { decodeFrame, encodeFrame, encodeMessage, floatBytes, Reassembler, WireE
 import { parseNatsUrl } from '../src/coordinator/cluster/natsConnection.js';
 
 const result = (extra: Partial<WireHeader> = {}): WireHeader =>
-  ({ kind: 'result', run: 'r1', host: 'h1', step: 3, index: 1, loss: 0.5, correct: 7, count: 32, computeSeconds: 0.01, numTensors: 9, gradFloats: 1000, statFloats: 0, ...extra }) as WireHeader;
+  ({
+    kind: 'result',
+    run: 'r1',
+    host: 'h1',
+    step: 3,
+    index: 1,
+    loss: 0.5,
+    correct: 7,
+    count: 32,
+    computeSeconds: 0.01,
+    numTensors: 9,
+    gradFloats: 1000,
+    statFloats: 0,
+    ...extra,
+  }) as WireHeader;
 
 test('a frame carries float32 gradients as their exact little-endian bytes', () => {
   const g = Float32Array.from({ length: 1000 }, (_, i) => Math.sin(i) * 1e-3);
@@ -31,7 +45,10 @@ test('a message above max_payload is cut into frames no larger than max_payload 
       const body = Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff);
       const frames = encodeMessage(result({ gradFloats: Math.ceil(n / 4) } as Partial<WireHeader>), body, maxPayload, 'c1');
       assert.ok(frames.every((f) => f.length <= maxPayload));
-      const shuffled = frames.map((f, i) => ({ f, k: (i * 7919 + seed) % 1009 })).sort((a, b) => a.k - b.k).map((x) => x.f);
+      const shuffled = frames
+        .map((f, i) => ({ f, k: (i * 7919 + seed) % 1009 }))
+        .sort((a, b) => a.k - b.k)
+        .map((x) => x.f);
       const r = new Reassembler(() => n);
       let whole: ReturnType<Reassembler['add']> = null;
       for (const f of shuffled) {
@@ -63,7 +80,9 @@ test('malformed frames are WireErrors: short, lying length, not JSON, unknown ki
     frame('{"kind":"task","run":"r","step":-1,"epoch":0,"index":0,"start":0,"count":1}'),
     frame('{"kind":"task","run":"../x","step":1,"epoch":0,"index":0,"start":0,"count":1}'),
     frame('{"kind":"beat","run":"r","__proto__":{"polluted":true}}'),
-    frame('{"kind":"result","run":"r","host":"h","step":1,"index":0,"loss":"NaN","correct":0,"count":1,"computeSeconds":0,"numTensors":0,"gradFloats":1,"statFloats":0}'),
+    frame(
+      '{"kind":"result","run":"r","host":"h","step":1,"index":0,"loss":"NaN","correct":0,"count":1,"computeSeconds":0,"numTensors":0,"gradFloats":1,"statFloats":0}',
+    ),
   ];
   for (const b of bad) assert.throws(() => decodeFrame(b, 1 << 20), WireError);
   assert.equal(({} as { polluted?: boolean }).polluted, undefined);
@@ -96,7 +115,10 @@ test('a chunk announcing more bytes than the model holds is refused before anyth
 test('--nats URLs give their token or user and password to the client and keep them out of the server list', () => {
   assert.deepEqual(parseNatsUrl('nats://s3cret@127.0.0.1:4222'), { servers: ['nats://127.0.0.1:4222'], token: 's3cret' });
   assert.deepEqual(parseNatsUrl('nats://ann:p%40ss@10.0.0.5:4222'), { servers: ['nats://10.0.0.5:4222'], user: 'ann', pass: 'p@ss' });
-  assert.deepEqual(parseNatsUrl('127.0.0.1:4222,127.0.0.1:4223', 'x.creds'), { servers: ['nats://127.0.0.1:4222', 'nats://127.0.0.1:4223'], credsFile: 'x.creds' });
+  assert.deepEqual(parseNatsUrl('127.0.0.1:4222,127.0.0.1:4223', 'x.creds'), {
+    servers: ['nats://127.0.0.1:4222', 'nats://127.0.0.1:4223'],
+    credsFile: 'x.creds',
+  });
 });
 
 test('NATS secrets never reach the saved config or argv: user, password and token are dropped from URLs', async () => {

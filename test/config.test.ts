@@ -23,7 +23,10 @@ function configError(fn: () => unknown): ConfigError {
 test('an empty config resolves to the CNN preset with every default filled in', () => {
   const cfg = parseConfig({}, 'empty.yaml');
   assert.equal(cfg.model.kind, 'cnn');
-  assert.deepEqual(cfg.model.conv.map((b) => b.filters), [32, 64]);
+  assert.deepEqual(
+    cfg.model.conv.map((b) => b.filters),
+    [32, 64],
+  );
   assert.deepEqual(cfg.model.dense, [128]);
   assert.equal(cfg.model.dropout, 0.3);
   assert.equal(cfg.train.batchSize, 128);

@@ -57,7 +57,8 @@ const trickle = (res: ServerResponse) => {
   res.on('close', () => clearInterval(t));
 };
 
-const noPartFiles = (d: string) => assert.deepEqual(existsSync(d) ? readdirSync(d).filter((f) => f.endsWith('.part')) : [], [], 'no .part file left');
+const noPartFiles = (d: string) =>
+  assert.deepEqual(existsSync(d) ? readdirSync(d).filter((f) => f.endsWith('.part')) : [], [], 'no .part file left');
 
 test('a body that never ends is cut at the expected size and leaves no partial file', async () => {
   const s = await serve(endless);
@@ -99,7 +100,9 @@ test('Ctrl-C (SIGINT) during `pixelsense data download` removes the .part file',
   const env: NodeJS.ProcessEnv = { ...process.env, FASHION_MNIST_URL: s.url, PIXELSENSE_CACHE: cache };
   delete env['PIXELSENSE_FAULT'];
   const child = spawn(process.execPath, [CLI, 'data', 'download', '--force'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
-  const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.on('close', (code, signal) => r({ code, signal })));
+  const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
+    child.on('close', (code, signal) => r({ code, signal })),
+  );
   await s.firstByteSent;
   // The server has sent a byte, so the client has its response; wait for the temp file it streams into.
   while (!(existsSync(official) && readdirSync(official).some((f) => f.endsWith('.part')))) await new Promise((r) => setTimeout(r, 20));

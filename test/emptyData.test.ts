@@ -42,7 +42,10 @@ test('a training split with a count of 0 is refused with a DataError naming the 
 test('`train` on an empty test split exits 2 with one line', async () => {
   const d = dataDir('empty-test', 't10k');
   const cfg = join(dir, 'c.yaml');
-  writeFileSync(cfg, 'model: { kind: ann, dense: [8] }\ntrain: { epochs: 1, batchSize: 8, microBatchSize: 8 }\nmetrics: { enabled: false }\n');
+  writeFileSync(
+    cfg,
+    'model: { kind: ann, dense: [8] }\ntrain: { epochs: 1, batchSize: 8, microBatchSize: 8 }\nmetrics: { enabled: false }\n',
+  );
   const r = await runCli(['train', cfg, '--workers', '1', '--data-dir', d, '--out', join(dir, 'run')]);
   assert.equal(r.code, 2, r.stderr);
   assert.match(r.stderr, /pixelsense: .*t10k-images-idx3-ubyte: empty split: the file holds 0 test images/);

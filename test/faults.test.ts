@@ -18,8 +18,6 @@ import { type LogEvent, readLog, weightsDigest, yamlFile } from './support/files
 const dir = mkdtempSync(join(tmpdir(), 'pixelsense-faults-'));
 const cli = (args: string[], fault?: string): Promise<Run> => runCli(args, fault === undefined ? {} : { fault });
 
-
-
 // ANN with dropout: 512 examples / 64 = 8 steps per epoch, 2 epochs; 4 micro-batches per step.
 const configFile = yamlFile(
   dir,
@@ -83,7 +81,9 @@ test('each failed attempt is logged with its task, shard and kind', () => {
 test('the worker-failure metric counts the throw and the exit, by shard and kind', () => {
   const text = pushed.join('\n');
   const count = (shard: string, kind: string): number => {
-    const line = text.split('\n').find((l) => l.startsWith('pixelsense_worker_failures_total{') && l.includes(`shard="${shard}"`) && l.includes(`kind="${kind}"`));
+    const line = text
+      .split('\n')
+      .find((l) => l.startsWith('pixelsense_worker_failures_total{') && l.includes(`shard="${shard}"`) && l.includes(`kind="${kind}"`));
     return line === undefined ? 0 : Number(line.trim().split(' ').pop());
   };
   assert.ok(text.includes('pixelsense_worker_failures_total'), 'the final metrics were pushed');
@@ -98,11 +98,17 @@ test('when both worker threads exit, replacement threads run the retries and eve
   assert.equal(r.code, 0, r.stderr);
   const steps = readLog(out).filter((e) => e.event === 'step') as (LogEvent & { step: number; threads: number[] })[];
   assert.equal(steps.length, 16);
-  assert.ok(steps.every((s) => s.threads.length === 2), 'every step has both shard results');
+  assert.ok(
+    steps.every((s) => s.threads.length === 2),
+    'every step has both shard results',
+  );
   const original = new Set(steps[0]?.threads);
   assert.equal(original.size, 2, 'step 1 ran on the two original threads');
   const later = new Set(steps.slice(1).flatMap((s) => s.threads));
-  assert.ok([...later].every((t) => !original.has(t)), `original threads ${[...original]}, later ${[...later]}`);
+  assert.ok(
+    [...later].every((t) => !original.has(t)),
+    `original threads ${[...original]}, later ${[...later]}`,
+  );
   assert.equal(weightsDigest(out), reference);
 });
 

@@ -44,7 +44,10 @@ function registerPerturbedBackend(name: string): void {
 }
 
 // A narrow CNN: the cpu backend is ~100x slower than wasm, and the kernels under test are the same at any width.
-const MODELS = { ann: { kind: 'ann', dropout: 0.2 }, cnn: { kind: 'cnn', conv: [{ filters: 8 }, { filters: 8 }], dense: [32], dropout: 0.2 } };
+const MODELS = {
+  ann: { kind: 'ann', dropout: 0.2 },
+  cnn: { kind: 'cnn', conv: [{ filters: 8 }, { filters: 8 }], dense: [32], dropout: 0.2 },
+};
 
 function weightsFor(kind: 'ann' | 'cnn') {
   const cfg = parseConfig({ model: MODELS[kind] }, 'test');
@@ -59,7 +62,10 @@ for (const kind of ['ann', 'cnn'] as const) {
     const { plan, weights } = weightsFor(kind);
     const check = await compareBackends('cpu', 'wasm', plan, weights, batch);
     assert.ok(check.agree, `relative difference ${check.relativeDifference}`);
-    assert.ok(check.relativeDifference < GRADIENT_TOLERANCE / 10, `cpu vs wasm should agree far inside the tolerance, got ${check.relativeDifference}`);
+    assert.ok(
+      check.relativeDifference < GRADIENT_TOLERANCE / 10,
+      `cpu vs wasm should agree far inside the tolerance, got ${check.relativeDifference}`,
+    );
   });
 }
 
@@ -77,7 +83,7 @@ test('a NaN in the candidate gradient never passes', () => {
   assert.equal(relativeDifference(Float32Array.of(1, 2), Float32Array.of(1, 2)), 0);
 });
 
-test('the check thread compares two backends on the run\'s first micro-batch and initial weights', async () => {
+test("the check thread compares two backends on the run's first micro-batch and initial weights", async () => {
   const cfg = parseConfig({ model: MODELS.cnn, train: { microBatchSize: 16 } }, 'test');
   const reply = await runGradientCheck(cfg, dataset, 'cpu', 'wasm');
   assert.ok(reply.ok, JSON.stringify(reply));

@@ -26,7 +26,11 @@ function fillSlots(plan: ModelPlan, params: tf.Tensor[], micro: MicroBatch[], bu
   const { gradients, batchStats } = buffers;
   for (const mb of micro) {
     const b = readExamples(dataset.train, rangeIndices(mb.start, mb.count));
-    microBatchGradient(plan, params, b.pixels, b.labels, { labelSmoothing: 0, rng: new Rng(1), slot: { gradients, batchStats, index: mb.index } });
+    microBatchGradient(plan, params, b.pixels, b.labels, {
+      labelSmoothing: 0,
+      rng: new Rng(1),
+      slot: { gradients, batchStats, index: mb.index },
+    });
   }
 }
 
@@ -128,7 +132,13 @@ for (const kind of ['ann', 'cnn'] as const) {
 }
 
 test('batch-norm moving statistics are updated from the global batch mean and variance', () => {
-  const cfg = parseConfig({ model: { kind: 'cnn', batchNorm: true, conv: [{ filters: 4 }], dense: [8], dropout: 0 }, train: { batchSize: 64, microBatchSize: 16 } }, 'test');
+  const cfg = parseConfig(
+    {
+      model: { kind: 'cnn', batchNorm: true, conv: [{ filters: 4 }], dense: [8], dropout: 0 },
+      train: { batchSize: 64, microBatchSize: 16 },
+    },
+    'test',
+  );
   const plan = planModel(cfg.model);
   const micro = cutMicroBatches(0, 40, 16); // 16, 16, 8: unequal sizes exercise the weighting
   const buffers = allocateBuffers(plan, micro.length);
@@ -162,7 +172,10 @@ test('batch-norm moving statistics are updated from the global batch mean and va
 test('the closed-form batch-norm gradient equals autodiff through moments and batchNorm', async () => {
   const { batchNormTraining } = await import('../src/worker/batchNorm.js');
   for (const [shape, axes] of [
-    [[6, 5, 4, 3], [0, 1, 2]],
+    [
+      [6, 5, 4, 3],
+      [0, 1, 2],
+    ],
     [[7, 9], [0]],
   ] as [number[], number[]][]) {
     const c = shape[shape.length - 1] as number;

@@ -15,7 +15,9 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { loadModelDir, saveLayersModel } from '../src/shared/modelFiles.js';
 import { ModelError } from '../src/shared/errors.js';
 
-async function withModel(fn: (dir: string, json: Record<string, unknown> & { weightsManifest: { paths: string[] }[] }) => Promise<void>): Promise<void> {
+async function withModel(
+  fn: (dir: string, json: Record<string, unknown> & { weightsManifest: { paths: string[] }[] }) => Promise<void>,
+): Promise<void> {
   const root = await mkdtemp(join(tmpdir(), 'pixelsense-hostile-'));
   try {
     const m = tfl.sequential();
@@ -35,7 +37,10 @@ test('a manifest that lists weights.bin 5,000 times is refused before reading it
   await withModel(async (dir, json) => {
     json.weightsManifest[0]!.paths = Array.from({ length: 5000 }, () => 'weights.bin');
     await writeFile(join(dir, 'model.json'), JSON.stringify(json));
-    await assert.rejects(loadModelDir(dir), modelError(/model\.json: weightsManifest\[0\]\.paths: 'weights\.bin' is listed more than once/));
+    await assert.rejects(
+      loadModelDir(dir),
+      modelError(/model\.json: weightsManifest\[0\]\.paths: 'weights\.bin' is listed more than once/),
+    );
   });
 });
 

@@ -201,7 +201,10 @@ test('property: any valid images and labels round-trip through encodeIdx and par
     fc.property(fc.nat({ max: 5 }), fc.array(fc.nat({ max: 9 }), { maxLength: 50 }), fc.boolean(), (n, labs, gz) => {
       const pixels = Uint8Array.from({ length: n * 784 }, (_, i) => (i * 31 + n) & 255);
       assert.deepEqual(parseIdx(encodeIdx({ kind: 'images', pixels }, { gzip: gz }), 'p', 'images').pixels, pixels);
-      assert.deepEqual([...parseIdx(encodeIdx({ kind: 'labels', labels: Uint8Array.from(labs) }, { gzip: gz }), 'p', 'labels').labels], labs);
+      assert.deepEqual(
+        [...parseIdx(encodeIdx({ kind: 'labels', labels: Uint8Array.from(labs) }, { gzip: gz }), 'p', 'labels').labels],
+        labs,
+      );
     }),
     { numRuns: 200 },
   );

@@ -20,7 +20,6 @@ const dir = mkdtempSync(join(tmpdir(), 'pixelsense-invariance-'));
 process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
 const cli = (args: string[]): Promise<Run> => runCli(args);
 
-
 // A small CNN with every source of in-step randomness switched on: dropout,
 // translation, flips, random erasing; batch norm, whose moving statistics the
 // parameter server reduces from per-micro-batch means and variances; plus
@@ -72,7 +71,10 @@ test('the same config and seed give bitwise-identical weights.bin and optimizer 
     // The final checkpoint: weights (with the batch-norm moving statistics) and Adam's moments.
     const c = latestCheckpoint(out, configHash(loadConfig(join(out, 'config.yaml'))));
     const bytes = (a: Float32Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-    states.set(workers, createHash('sha256').update(bytes(c.weights)).update(bytes(c.optimizer.m)).update(bytes(c.optimizer.v)).digest('hex'));
+    states.set(
+      workers,
+      createHash('sha256').update(bytes(c.weights)).update(bytes(c.optimizer.m)).update(bytes(c.optimizer.v)).digest('hex'),
+    );
   }
   console.log(`# weights.bin sha256 by worker count: ${JSON.stringify(Object.fromEntries(digests))}`);
   assert.equal(new Set(digests.values()).size, 1, JSON.stringify(Object.fromEntries(digests)));

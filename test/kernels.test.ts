@@ -36,7 +36,13 @@ function values(n: number, seed: number): Float32Array {
 }
 
 function rand(shape: number[], seed: number): tf.Tensor {
-  return tf.tensor(values(shape.reduce((p, d) => p * d, 1), seed), shape);
+  return tf.tensor(
+    values(
+      shape.reduce((p, d) => p * d, 1),
+      seed,
+    ),
+    shape,
+  );
 }
 
 /** Runs `fn` on cpu and on wasm and returns both results, read back. */
@@ -69,10 +75,15 @@ function assertClose(actual: Float32Array, expected: Float32Array, label: string
       continue;
     }
     const d = Math.abs(a - e);
-    if (!(d <= worst)) { worst = d; at = i; }
+    if (!(d <= worst)) {
+      worst = d;
+      at = i;
+    }
   }
-  assert.ok(worst <= tol * Math.max(scale, 1e-6),
-    `${label}: max error ${worst} at ${at} (wasm ${actual[at]}, cpu ${expected[at]}, scale ${scale})`);
+  assert.ok(
+    worst <= tol * Math.max(scale, 1e-6),
+    `${label}: max error ${worst} at ${at} (wasm ${actual[at]}, cpu ${expected[at]}, scale ${scale})`,
+  );
 }
 
 async function assertSame(label: string, fn: () => tf.Tensor | tf.Tensor[]): Promise<void> {
@@ -83,7 +94,12 @@ async function assertSame(label: string, fn: () => tf.Tensor | tf.Tensor[]): Pro
   });
 }
 
-interface ConvCase { x: number[]; f: number[]; s: number | [number, number]; pad: Pad }
+interface ConvCase {
+  x: number[];
+  f: number[];
+  s: number | [number, number];
+  pad: Pad;
+}
 
 const convCases: ConvCase[] = [
   { x: [2, 9, 9, 3], f: [3, 3, 3, 4], s: 1, pad: 'valid' },
@@ -106,8 +122,7 @@ function convGrads(c: ConvCase, seed: number): () => tf.Tensor[] {
     const f = rand(c.f, seed + 1) as tf.Tensor4D;
     const yShape = tf.conv2d(x, f, c.s, c.pad).shape;
     const dy = rand(yShape, seed + 2);
-    const g = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
-      tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.s, c.pad), dy)));
+    const g = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.s, c.pad), dy)));
     return g([x, f]);
   };
 }
@@ -129,7 +144,17 @@ test('conv2d filter and input gradients match cpu for strides 1/2/3, valid/same,
 });
 
 test('conv2d gradients with explicit numeric pads match cpu', async () => {
-  const c: ConvCase = { x: [2, 7, 6, 3], f: [3, 2, 3, 2], s: 1, pad: [[0, 0], [1, 2], [0, 1], [0, 0]] };
+  const c: ConvCase = {
+    x: [2, 7, 6, 3],
+    f: [3, 2, 3, 2],
+    s: 1,
+    pad: [
+      [0, 0],
+      [1, 2],
+      [0, 1],
+      [0, 0],
+    ],
+  };
   await assertSame('explicit pads', convGrads(c, 5));
 });
 
@@ -197,7 +222,12 @@ test('max-pool gradient goes to the first maximum of a window with ties, as on c
 });
 
 test('matMul and its gradients match cpu for every transposeA/transposeB combination', async () => {
-  for (const [tA, tB] of [[false, false], [true, false], [false, true], [true, true]] as const) {
+  for (const [tA, tB] of [
+    [false, false],
+    [true, false],
+    [false, true],
+    [true, true],
+  ] as const) {
     await assertSame(`matMul tA=${tA} tB=${tB}`, () => {
       const a = rand(tA ? [37, 19] : [19, 37], 20);
       const b = rand(tB ? [23, 37] : [37, 23], 21);
@@ -253,8 +283,16 @@ test('add, sub and multiply match cpu for same shapes, row broadcasts, odd sizes
     const odd = rand([7, 3], 73);
     const out: tf.Tensor[] = [];
     for (const f of [tf.add, tf.sub, tf.mul]) {
-      out.push(f(a, b), f(a, row), f(row, a), f(a, tf.reshape(row, [1, 1, 8])), f(odd, rand([7, 3], 74)),
-        f(odd, rand([3], 75)), f(a, 0.5), f(rand([4, 1], 76), rand([1, 4], 77)));
+      out.push(
+        f(a, b),
+        f(a, row),
+        f(row, a),
+        f(a, tf.reshape(row, [1, 1, 8])),
+        f(odd, rand([7, 3], 74)),
+        f(odd, rand([3], 75)),
+        f(a, 0.5),
+        f(rand([4, 1], 76), rand([1, 4], 77)),
+      );
     }
     out.push(tf.cast(tf.mul(tf.cast(tf.mul(a, 10), 'int32'), tf.cast(tf.mul(b, 10), 'int32')), 'float32'));
     return out;
@@ -313,8 +351,7 @@ test('with SIMD disabled the plain-JS paths still match cpu', async () => {
     await assertSame('no-simd pool and sum', () => {
       const x = rand([2, 9, 9, 8], 310) as tf.Tensor4D;
       const dy = rand([2, 4, 4, 8], 311);
-      return [tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(a as tf.Tensor4D, 3, 2, 'valid'), dy)))(x),
-        tf.sum(x, [0, 1, 2])];
+      return [tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.maxPool(a as tf.Tensor4D, 3, 2, 'valid'), dy)))(x), tf.sum(x, [0, 1, 2])];
     });
   } finally {
     setSimdEnabled(true);
@@ -376,8 +413,10 @@ test('stock mode installs only the composed filter gradient, and a CNN step runs
     const before = f.loss();
     for (let i = 0; i < 3; i++) f.step();
     console.log(JSON.stringify({ installed, before, after: f.loss() }));`;
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script],
-    { encoding: 'utf8', cwd: new URL('..', import.meta.url).pathname });
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+    encoding: 'utf8',
+    cwd: new URL('..', import.meta.url).pathname,
+  });
   assert.equal(r.status, 0, r.stderr);
   const line = r.stdout.trim().split('\n').pop() ?? '';
   const res = JSON.parse(line) as { installed: string[]; before: number; after: number };

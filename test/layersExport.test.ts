@@ -24,7 +24,10 @@ const variants: Record<string, Record<string, unknown>> = {
     batchNorm: true,
     globalAvgPool: true,
     convDropout: 0.2,
-    conv: [{ filters: 8, padding: 'same', stride: 2, pool: 0 }, { filters: 16, pool: 2 }],
+    conv: [
+      { filters: 8, padding: 'same', stride: 2, pool: 0 },
+      { filters: 16, pool: 2 },
+    ],
     dense: [24],
   },
 };
@@ -37,7 +40,8 @@ for (const [name, model] of Object.entries(variants)) {
     // Non-trivial batch-norm statistics, so the test sees them used.
     const rng = new Rng(4);
     for (const s of plan.state) {
-      for (let i = 0; i < s.size; i++) weights[plan.paramCount + s.offset + i] = s.name.endsWith('variance') ? rng.uniform(0.5, 2) : rng.uniform(-0.2, 0.2);
+      for (let i = 0; i < s.size; i++)
+        weights[plan.paramCount + s.offset + i] = s.name.endsWith('variance') ? rng.uniform(0.5, 2) : rng.uniform(-0.2, 0.2);
     }
     const x = tf.randomUniform([5, 28, 28, 1], 0, 1, 'float32', 1) as tf.Tensor4D;
     const params = paramTensors(plan, weights);

@@ -14,7 +14,8 @@ const ENTRY = 'index.ts';
 
 test('the source tree has modules in each side and their imports resolve', () => {
   assert.ok(graph.size > 50, `only ${graph.size} modules found under ${SRC}`);
-  for (const [file, deps] of graph) for (const dep of deps) assert.ok(graph.has(dep), `${file} imports ${dep}, which is not a module under src/`);
+  for (const [file, deps] of graph)
+    for (const dep of deps) assert.ok(graph.has(dep), `${file} imports ${dep}, which is not a module under src/`);
 });
 
 test('the coordinator and the worker never import each other, and src/shared imports neither', () => {

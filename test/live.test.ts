@@ -62,8 +62,16 @@ test('pushBounded never holds more than max points and merges only the older hal
     pushBounded(list, { n: 1, first: i }, 100, (a, b) => ({ n: a.n + b.n, first: a.first }));
     assert.ok(list.length <= 100);
   }
-  assert.equal(list.reduce((s, p) => s + p.n, 0), 10_000, 'every point is accounted for in some merged point');
-  assert.deepEqual(list.slice(-10).map((p) => p.n), Array(10).fill(1), 'the newest points stay at full resolution');
+  assert.equal(
+    list.reduce((s, p) => s + p.n, 0),
+    10_000,
+    'every point is accounted for in some merged point',
+  );
+  assert.deepEqual(
+    list.slice(-10).map((p) => p.n),
+    Array(10).fill(1),
+    'the newest points stay at full resolution',
+  );
   assert.equal(list.at(-1)?.first, 10_000);
 });
 
@@ -77,8 +85,15 @@ test('a long run keeps at most MAX_STEP_POINTS step points, the latest step last
   assert.ok(snap.steps.length <= MAX_STEP_POINTS, `${snap.steps.length} points`);
   assert.equal(snap.steps.at(-1)?.step, n);
   assert.equal(snap.steps.at(-1)?.steps, 1);
-  assert.equal(snap.steps.reduce((s, p) => s + p.steps, 0), n, 'merged points stand for every step');
-  assert.ok(snap.steps.every((p, i) => i === 0 || p.step > (snap.steps[i - 1] as { step: number }).step), 'steps stay in order');
+  assert.equal(
+    snap.steps.reduce((s, p) => s + p.steps, 0),
+    n,
+    'merged points stand for every step',
+  );
+  assert.ok(
+    snap.steps.every((p, i) => i === 0 || p.step > (snap.steps[i - 1] as { step: number }).step),
+    'steps stay in order',
+  );
   assert.equal(snap.progress.step, n);
 });
 
@@ -98,7 +113,17 @@ test("an eval event's confusion matrix becomes the snapshot's latest confusion, 
   state.follow(events);
   for (let s = 1; s <= 10; s++) events.emit('step', stepEvent(s, 30));
   const matrix = Array.from({ length: 10 }, (_, t) => Array.from({ length: 10 }, (_, p) => (t === p ? 9 : 0)));
-  const record = { epoch: 1, step: 10, wall_s: 1, train_loss: 1, train_accuracy: 0.5, test_loss: 0.9, test_accuracy: 0.7, lr: 0.001, examples_per_sec: 1000 };
+  const record = {
+    epoch: 1,
+    step: 10,
+    wall_s: 1,
+    train_loss: 1,
+    train_accuracy: 0.5,
+    test_loss: 0.9,
+    test_accuracy: 0.7,
+    lr: 0.001,
+    examples_per_sec: 1000,
+  };
   events.emit('eval', record, { confusion: matrix, macroF1: 0.7 });
   const snap = state.snapshot();
   assert.deepEqual(snap.confusion, { step: 10, epoch: 1, accuracy: 0.7, matrix });
@@ -137,9 +162,15 @@ test('GET / serves the live page beside /metrics and /healthz, which answer as b
 
 test('the page loads only from this server: vega and vega-lite from node_modules, no outside URL', async () => {
   const urls = [...LIVE_HTML.matchAll(/(?:src|href)="([^"]*)"/g)].map((m) => m[1] as string);
-  assert.deepEqual(urls.filter((u) => /^[a-z]+:\/\//i.test(u) || u.startsWith('//')), []);
+  assert.deepEqual(
+    urls.filter((u) => /^[a-z]+:\/\//i.test(u) || u.startsWith('//')),
+    [],
+  );
   await withLiveServer(async (e) => {
-    for (const [path, global] of [['vendor/vega.min.js', 'vega'], ['vendor/vega-lite.min.js', 'vegaLite']] as const) {
+    for (const [path, global] of [
+      ['vendor/vega.min.js', 'vega'],
+      ['vendor/vega-lite.min.js', 'vegaLite'],
+    ] as const) {
       const res = await fetch(`${e.baseUrl}${path}`);
       assert.equal(res.status, 200, path);
       assert.match(res.headers.get('content-type') ?? '', /javascript/);
@@ -151,7 +182,16 @@ test('the page loads only from this server: vega and vega-lite from node_modules
 
 test('paths outside the allow-list are 404, traversal included', async () => {
   await withLiveServer(async (e) => {
-    for (const path of ['/package.json', '/vendor/', '/vendor/../package.json', '/vendor/%2e%2e/package.json', '/%2e%2e/%2e%2e/etc/passwd', '/api', '/__proto__', '/constructor']) {
+    for (const path of [
+      '/package.json',
+      '/vendor/',
+      '/vendor/../package.json',
+      '/vendor/%2e%2e/package.json',
+      '/%2e%2e/%2e%2e/etc/passwd',
+      '/api',
+      '/__proto__',
+      '/constructor',
+    ]) {
       // fetch() would normalise the dots away; fetchRaw sends the path as written.
       assert.equal(await fetchRaw(e.port, path), 404, path);
     }
@@ -186,10 +226,23 @@ test('/api/run follows the run and /api/charts holds Vega-Lite specs that compil
     assert.equal(empty.progress.step, 0);
     assert.deepEqual(await (await fetch(`${e.baseUrl}api/charts`)).json(), {});
     for (let s = 1; s <= 5; s++) state.onStep(stepEvent(s));
-    state.onEval({ epoch: 0.5, step: 5, wall_s: 1, train_loss: 1, train_accuracy: 0.5, test_loss: 0.9, test_accuracy: 0.7, lr: 0.001, examples_per_sec: 1000 }, {
-      confusion: Array.from({ length: 10 }, () => Array(10).fill(1)),
-      macroF1: 0.1,
-    });
+    state.onEval(
+      {
+        epoch: 0.5,
+        step: 5,
+        wall_s: 1,
+        train_loss: 1,
+        train_accuracy: 0.5,
+        test_loss: 0.9,
+        test_accuracy: 0.7,
+        lr: 0.001,
+        examples_per_sec: 1000,
+      },
+      {
+        confusion: Array.from({ length: 10 }, () => Array(10).fill(1)),
+        macroF1: 0.1,
+      },
+    );
     const snap = (await (await fetch(`${e.baseUrl}api/run`)).json()) as RunSnapshot;
     assert.equal(snap.progress.step, 5);
     assert.ok(snap.version > empty.version);
@@ -204,7 +257,10 @@ test('pixelsense runs lists run directories and refuses a report of anything it 
   try {
     mkdirSync(join(root, 'done'));
     writeFileSync(join(root, 'done', 'run.json'), JSON.stringify({ model: 'ann', started: '2026-01-02T00:00:00Z' }));
-    writeFileSync(join(root, 'done', 'metrics.json'), JSON.stringify({ model: 'ann', steps: 7, examples_per_sec: 900, wall_s: 3, test: { accuracy: 0.8 } }));
+    writeFileSync(
+      join(root, 'done', 'metrics.json'),
+      JSON.stringify({ model: 'ann', steps: 7, examples_per_sec: 900, wall_s: 3, test: { accuracy: 0.8 } }),
+    );
     mkdirSync(join(root, 'going'));
     writeFileSync(join(root, 'going', 'run.json'), JSON.stringify({ model: 'cnn', started: '2026-01-03T00:00:00Z' }));
     writeFileSync(join(root, 'going', 'endpoint.json'), JSON.stringify({ url: 'http://127.0.0.1:9400/metrics' }));

@@ -106,7 +106,9 @@ test('registry has exactly the documented pixelsense_ metrics, with types, help 
       assert.equal(v.labels['model'], 'cnn', `${name} model label`);
       assert.equal(v.labels['run_id'], 'run-1', `${name} run_id label`);
       // Histogram bucket series add `le`; everything else has exactly the declared labels.
-      const names = Object.keys(v.labels).filter((l) => l !== 'le').sort();
+      const names = Object.keys(v.labels)
+        .filter((l) => l !== 'le')
+        .sort();
       assert.deepEqual(names, ['model', 'run_id', ...extra].sort(), `${name} label names`);
     }
   }
@@ -122,14 +124,20 @@ test('label values: run_info, eval split, shard, failure kind', async () => {
     },
   ]);
   const splits = metrics.get('pixelsense_eval_accuracy')!.values.map((v) => [v.labels['split'], v.value]);
-  assert.deepEqual(splits.sort(), [['test', 0.7], ['train', 0.75]]);
+  assert.deepEqual(splits.sort(), [
+    ['test', 0.7],
+    ['train', 0.75],
+  ]);
   const workers = metrics
     .get('pixelsense_worker_compute_seconds')!
     .values.filter((v) => v.metricName === 'pixelsense_worker_compute_seconds_count')
     .map((v) => v.labels['shard']);
   assert.deepEqual(workers.sort(), ['0', '1']);
   const failure = metrics.get('pixelsense_worker_failures_total')!.values;
-  assert.deepEqual(failure.map((v) => [v.labels['shard'], v.labels['kind'], v.value]), [['1', 'throw', 1]]);
+  assert.deepEqual(
+    failure.map((v) => [v.labels['shard'], v.labels['kind'], v.value]),
+    [['1', 'throw', 1]],
+  );
   assert.equal(metrics.get('pixelsense_time_to_target_seconds')!.values[0]?.value, 12.5);
   assert.equal(metrics.get('pixelsense_active_workers')!.values[0]?.value, 2);
 });
@@ -160,7 +168,8 @@ test('before any step: counters read 0, time to target and eval gauges are absen
 
 test('recordStep: counters add up, gauges follow the latest step', async () => {
   const m = new TrainingMetrics(LABELS);
-  for (let i = 1; i <= 3; i++) m.recordStep(step({ examples: 32, loss: 1 / i, accuracy: 0.1 * i, lr: 0.001, epoch: 2, examplesPerSecond: 100 * i }));
+  for (let i = 1; i <= 3; i++)
+    m.recordStep(step({ examples: 32, loss: 1 / i, accuracy: 0.1 * i, lr: 0.001, epoch: 2, examplesPerSecond: 100 * i }));
   const metrics = await json(m);
   const value = (n: string): number | undefined => metrics.get(n)!.values[0]?.value;
   assert.equal(value('pixelsense_examples_total'), 96);
@@ -175,18 +184,25 @@ test('recordStep: counters add up, gauges follow the latest step', async () => {
   assert.equal(count?.value, 3);
 });
 
-test('the throughput gauge shows the trainer\'s own number, so it agrees with the progress bar', async () => {
+test("the throughput gauge shows the trainer's own number, so it agrees with the progress bar", async () => {
   const m = new TrainingMetrics(LABELS);
   m.recordStep(step({ examplesPerSecond: 1234.5 }));
   const metrics = await json(m);
   assert.equal(metrics.get('pixelsense_throughput_examples_per_second')!.values[0]?.value, 1234.5);
 });
 
-test('a step observes each shard\'s compute under its shard label and the slowest weight copy as the broadcast', async () => {
+test("a step observes each shard's compute under its shard label and the slowest weight copy as the broadcast", async () => {
   const metrics = await json(exercised());
-  const sums = metrics.get('pixelsense_worker_compute_seconds')!.values.filter((v) => v.metricName === 'pixelsense_worker_compute_seconds_sum');
-  assert.deepEqual(sums.map((v) => [v.labels['shard'], v.value]).sort(), [['0', 0.02], ['1', 0.03]]);
-  const broadcast = metrics.get('pixelsense_weight_broadcast_seconds')!.values.find((v) => v.metricName === 'pixelsense_weight_broadcast_seconds_sum');
+  const sums = metrics
+    .get('pixelsense_worker_compute_seconds')!
+    .values.filter((v) => v.metricName === 'pixelsense_worker_compute_seconds_sum');
+  assert.deepEqual(sums.map((v) => [v.labels['shard'], v.value]).sort(), [
+    ['0', 0.02],
+    ['1', 0.03],
+  ]);
+  const broadcast = metrics
+    .get('pixelsense_weight_broadcast_seconds')!
+    .values.find((v) => v.metricName === 'pixelsense_weight_broadcast_seconds_sum');
   assert.equal(broadcast?.value, 0.002);
 });
 
@@ -244,10 +260,7 @@ test('server: a port in use is a MetricsError (exit 2) naming the port and the w
     );
     assert.ok(err instanceof MetricsError);
     assert.equal(exitCodeOf(err), 2);
-    assert.equal(
-      err.message,
-      `metrics port ${first.port} on 127.0.0.1 is already in use; pass --metrics-port 0 or --no-metrics`,
-    );
+    assert.equal(err.message, `metrics port ${first.port} on 127.0.0.1 is already in use; pass --metrics-port 0 or --no-metrics`);
   } finally {
     await first.close();
   }

@@ -25,7 +25,11 @@ function tinyModel(inputShape: number[] = [28, 28, 1]): tfl.LayersModel {
   return m;
 }
 
-const input = (): tf.Tensor => tf.tensor4d(Array.from({ length: 2 * 784 }, (_, i) => (i % 255) / 255), [2, 28, 28, 1]);
+const input = (): tf.Tensor =>
+  tf.tensor4d(
+    Array.from({ length: 2 * 784 }, (_, i) => (i % 255) / 255),
+    [2, 28, 28, 1],
+  );
 
 async function tempDir(): Promise<string> {
   return mkdtemp(join(tmpdir(), 'pixelsense-model-'));
@@ -95,10 +99,7 @@ test('plain tfjs-layers loadLayersModel loads a saved model over HTTP', async ()
     const { port } = server.address() as { port: number };
     const model = await tfl.loadLayersModel(`http://127.0.0.1:${port}/model.json`);
     const x = input();
-    assert.deepEqual(
-      Array.from((model.predict(x) as tf.Tensor).dataSync()),
-      Array.from((tinyModel().predict(x) as tf.Tensor).dataSync()),
-    );
+    assert.deepEqual(Array.from((model.predict(x) as tf.Tensor).dataSync()), Array.from((tinyModel().predict(x) as tf.Tensor).dataSync()));
   } finally {
     server.close();
     await rm(root, { recursive: true });

@@ -94,5 +94,8 @@ test('one-cycle rises from lr/25 to the peak, then falls', () => {
 
 test('restoring optimizer state of another model size is an InternalError, not a silent partial copy', () => {
   const o = opt({ name: 'adam' });
-  assert.throws(() => o.restore({ t: 1, m: new Float32Array(3), v: new Float32Array(3) }), (err: unknown) => err instanceof InternalError && exitCodeOf(err) === 70);
+  assert.throws(
+    () => o.restore({ t: 1, m: new Float32Array(3), v: new Float32Array(3) }),
+    (err: unknown) => err instanceof InternalError && exitCodeOf(err) === 70,
+  );
 });

@@ -20,9 +20,15 @@ const config = (name: string, body: string): string => {
   writeFileSync(f, `${body}\nmetrics: { enabled: false }\n`);
   return f;
 };
-const ann = config('ann.yaml', 'model: { kind: ann, dense: [32] }\ndata: { trainLimit: 256, testLimit: 100 }\ntrain: { epochs: 1, batchSize: 64, microBatchSize: 32 }');
+const ann = config(
+  'ann.yaml',
+  'model: { kind: ann, dense: [32] }\ndata: { trainLimit: 256, testLimit: 100 }\ntrain: { epochs: 1, batchSize: 64, microBatchSize: 32 }',
+);
 // Many small steps, so the run is certainly still training when it is killed.
-const cnn = config('cnn.yaml', 'model: { kind: cnn }\ndata: { trainLimit: 4096, testLimit: 100 }\ntrain: { epochs: 5, batchSize: 32, microBatchSize: 16 }');
+const cnn = config(
+  'cnn.yaml',
+  'model: { kind: cnn }\ndata: { trainLimit: 4096, testLimit: 100 }\ntrain: { epochs: 5, batchSize: 32, microBatchSize: 16 }',
+);
 
 test('--overwrite refuses a non-empty directory that is not a run directory, with exit 2, and changes nothing in it', async () => {
   const home = join(dir, 'home');

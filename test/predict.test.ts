@@ -165,16 +165,21 @@ test('a photo-like image (light, uneven background, off-centre, large, JPEG) is 
 test('a transparent-background WebP reads as an article on a light background', async () => {
   const px = image(2020);
   const rgba = new Uint8Array(56 * 56 * 4);
-  const big = await sharp(Buffer.from(px), { raw: { width: 28, height: 28, channels: 1 } }).resize(56, 56).toColourspace('b-w').raw().toBuffer();
+  const big = await sharp(Buffer.from(px), { raw: { width: 28, height: 28, channels: 1 } })
+    .resize(56, 56)
+    .toColourspace('b-w')
+    .raw()
+    .toBuffer();
   big.forEach((v, k) => {
     rgba.set([40, 40, 40, v], k * 4); // dark article, opacity = intensity, transparent elsewhere
   });
   const file = join(dir, 'cutout.webp');
-  await sharp(Buffer.from(rgba), { raw: { width: 56, height: 56, channels: 4 } }).webp({ lossless: true }).toFile(file);
+  await sharp(Buffer.from(rgba), { raw: { width: 56, height: 56, channels: 4 } })
+    .webp({ lossless: true })
+    .toFile(file);
   const r = similarity(await loadImageAs28x28(file), asFloat(px));
   assert.ok(r > 0.85, `correlation with the test image only ${r.toFixed(3)}`);
 });
-
 
 test('missing, empty, non-image, truncated and oversized files each get one error line while the rest are classified', async () => {
   const good = await writeGrey(image(2030), 28, join(dir, 'good.png'));

@@ -92,7 +92,10 @@ before(async () => {
     ],
   });
   model.compile({ optimizer: tf.train.adam(0.01), loss: 'sparseCategoricalCrossentropy' });
-  const x = tf.tensor4d(Float32Array.from(pixels.subarray(0, n * 784), (v) => v / 255), [n, 28, 28, 1]);
+  const x = tf.tensor4d(
+    Float32Array.from(pixels.subarray(0, n * 784), (v) => v / 255),
+    [n, 28, 28, 1],
+  );
   const y = tf.tensor1d(Array.from(labels.subarray(0, n)), 'float32');
   await model.fit(x, y, { epochs: 3, batchSize: 100, verbose: 0 });
   tf.dispose([x, y]);
@@ -121,7 +124,14 @@ test('the HTML report is one well-formed, self-contained document', () => {
 });
 
 test('the report shows per-run metrics, curves, confusion heatmaps and per-class F1 for every run', () => {
-  for (const section of ['Runs', 'Training curves', 'Per-class F1', 'Where the CNN gains most', 'Confusion matrices', 'Most-confused test images']) {
+  for (const section of [
+    'Runs',
+    'Training curves',
+    'Per-class F1',
+    'Where the CNN gains most',
+    'Confusion matrices',
+    'Most-confused test images',
+  ]) {
     assert.ok(html.includes(`<h2>${section}</h2>`), section);
     assert.ok(markdown.includes(`## ${section}`), section);
   }

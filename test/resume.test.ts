@@ -22,9 +22,6 @@ const dir = mkdtempSync(join(tmpdir(), 'pixelsense-resume-'));
 const start = (args: string[]) => startCli(args);
 const cli = (args: string[]): Promise<Run> => runCli(args);
 
-
-
-
 const lastLine = (s: string): string => s.trimEnd().split('\n').pop() ?? '';
 
 // ANN with dropout: 512 / 64 = 8 steps per epoch, 6 epochs = 48 steps; a
@@ -57,7 +54,11 @@ test('checkpoints are written every N steps and at each epoch end, once each, an
     .map((e) => e.step);
   const expected = Array.from({ length: STEPS }, (_, i) => i + 1).filter((s) => s % 5 === 0 || s % 8 === 0);
   assert.deepEqual(steps, expected);
-  assert.deepEqual(readdirSync(join(referenceDir, 'checkpoints')), ['ckpt-000000040.msgpack', 'ckpt-000000045.msgpack', 'ckpt-000000048.msgpack']);
+  assert.deepEqual(readdirSync(join(referenceDir, 'checkpoints')), [
+    'ckpt-000000040.msgpack',
+    'ckpt-000000045.msgpack',
+    'ckpt-000000048.msgpack',
+  ]);
 });
 
 test('a checkpoint holds the weights, optimizer state, step, data position, seed and config hash', () => {

@@ -20,11 +20,27 @@ import { runCli, snapshot } from './support/cli.js';
 const SHARED = join(repoRoot(), '..', 'shared', 'data', 'fashion-mnist');
 const dir = mkdtempSync(join(tmpdir(), 'pixelsense-identity-'));
 const configFile = join(dir, 'ann.yaml');
-writeFileSync(configFile, 'model: { kind: ann, dense: [16] }\ndata: { trainLimit: 256, testLimit: 100 }\ntrain: { epochs: 2, batchSize: 64, microBatchSize: 32 }\nmetrics: { enabled: false }\n');
+writeFileSync(
+  configFile,
+  'model: { kind: ann, dense: [16] }\ndata: { trainLimit: 256, testLimit: 100 }\ntrain: { epochs: 2, batchSize: 64, microBatchSize: 32 }\nmetrics: { enabled: false }\n',
+);
 const source = join(dir, 'source');
 
 before(async () => {
-  const r = await runCli(['train', configFile, '--workers', '1', '--backend', 'wasm', '--data-dir', SHARED, '--out', source, '--max-steps', '2']);
+  const r = await runCli([
+    'train',
+    configFile,
+    '--workers',
+    '1',
+    '--backend',
+    'wasm',
+    '--data-dir',
+    SHARED,
+    '--out',
+    source,
+    '--max-steps',
+    '2',
+  ]);
   assert.equal(r.code, 0, r.stderr);
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -63,9 +79,16 @@ test('--resume --data-dir with another copy of the same files continues the run'
   for (const name of FILE_NAMES) symlinkSync(join(SHARED, `${name}.gz`), join(copy, `${name}.gz`));
   const r = await runCli(['train', '--resume', out, '--workers', '1', '--backend', 'wasm', '--data-dir', copy, '--max-steps', '4']);
   assert.equal(r.code, 0, r.stderr);
-  const run = JSON.parse(readFileSync(join(out, 'run.json'), 'utf8')) as { legs: { resumed_from_step: number | null; data: string }[]; resumed_from_step: number };
+  const run = JSON.parse(readFileSync(join(out, 'run.json'), 'utf8')) as {
+    legs: { resumed_from_step: number | null; data: string }[];
+    resumed_from_step: number;
+  };
   assert.equal(run.resumed_from_step, 2);
-  assert.deepEqual(run.legs.map((l) => l.resumed_from_step), [null, 2], 'run.json keeps the first leg');
+  assert.deepEqual(
+    run.legs.map((l) => l.resumed_from_step),
+    [null, 2],
+    'run.json keeps the first leg',
+  );
   assert.match(run.legs[1]?.data ?? '', /copy-of-data/);
 });
 
@@ -83,7 +106,10 @@ test('a resume on other data is refused with exit 2, naming the data, and touche
   const before = snapshot(out);
   const r = await runCli(['train', '--resume', out, '--workers', '1', '--backend', 'wasm', '--data-dir', other]);
   assert.equal(r.code, 2, r.stderr);
-  assert.match(r.stderr, /pixelsense: .*other-data: cannot resume step 2: the training data differ \(content SHA-256 [0-9a-f]{12}… in the checkpoint, [0-9a-f]{12}… in --data-dir .*other-data-files\)/);
+  assert.match(
+    r.stderr,
+    /pixelsense: .*other-data: cannot resume step 2: the training data differ \(content SHA-256 [0-9a-f]{12}… in the checkpoint, [0-9a-f]{12}… in --data-dir .*other-data-files\)/,
+  );
   assert.deepEqual(snapshot(out), before);
 });
 

@@ -58,7 +58,9 @@ test('SIGTERM writes the checkpoint of the step it stopped at before the final e
   assert.equal(listCheckpoints(out).at(-1), `ckpt-${String(stoppedAt).padStart(9, '0')}.msgpack`);
 });
 
-test('a worker task that hangs is timed out, its thread replaced, and the run ends with the weights of a fault-free run', { timeout: 180_000 }, async () => {
+test('a worker task that hangs is timed out, its thread replaced, and the run ends with the weights of a fault-free run', {
+  timeout: 180_000,
+}, async () => {
   const clean = join(dir, 'clean');
   const ok = await runCli(['train', configFile, '--workers', '2', '--out', clean]);
   assert.equal(ok.code, 0, ok.stderr);
@@ -73,7 +75,9 @@ test('a worker task that hangs is timed out, its thread replaced, and the run en
   assert.equal(weights(hung), weights(clean));
 });
 
-test('SIGTERM puts the last completed step on disk at once, so a SIGKILL while a step hangs loses nothing completed', { timeout: 60_000 }, async () => {
+test('SIGTERM puts the last completed step on disk at once, so a SIGKILL while a step hangs loses nothing completed', {
+  timeout: 60_000,
+}, async () => {
   const out = join(dir, 'grace');
   const run = start(out, 'hang:3:0:3');
   await waitForLog(out, run.done, steps(3));
@@ -91,7 +95,9 @@ test('SIGTERM puts the last completed step on disk at once, so a SIGKILL while a
   assert.equal(ckpt.step, 3);
 });
 
-test('a second SIGINT exits at once, even with a worker hung, after checkpointing the last completed step', { timeout: 60_000 }, async () => {
+test('a second SIGINT exits at once, even with a worker hung, after checkpointing the last completed step', {
+  timeout: 60_000,
+}, async () => {
   const out = join(dir, 'twice');
   // The run's own timeout (3 s) is not what ends it: the second SIGINT comes first.
   const run = start(out, 'hang:3:0:3');

@@ -8,7 +8,18 @@ import { test } from 'node:test';
 import { stepBreakdown, StepStats, type StepTotals } from '../src/coordinator/training/stepStats.js';
 
 function step(o: Partial<StepTotals> = {}): StepTotals {
-  return { examples: 100, loss: 1, accuracy: 0.5, stepSeconds: 1, computeSeconds: 0.6, waitSeconds: 0.1, reduceSeconds: 0.05, updateSeconds: 0.05, overheadSeconds: 0.1, ...o };
+  return {
+    examples: 100,
+    loss: 1,
+    accuracy: 0.5,
+    stepSeconds: 1,
+    computeSeconds: 0.6,
+    waitSeconds: 0.1,
+    reduceSeconds: 0.05,
+    updateSeconds: 0.05,
+    overheadSeconds: 0.1,
+    ...o,
+  };
 }
 
 test('a step breaks down into the mean worker compute, the wait for the slowest, and the overhead nobody accounts for', () => {
@@ -19,7 +30,7 @@ test('a step breaks down into the mean worker compute, the wait for the slowest,
   assert.equal(stepBreakdown(0.05, [0.06], 0, 0).overheadSeconds, 0, 'never negative');
 });
 
-test('throughput is a rate over the sliding 10 s window, anchored at the first step\'s start', () => {
+test("throughput is a rate over the sliding 10 s window, anchored at the first step's start", () => {
   let now = 1_000;
   const stats = new StepStats(() => now);
   now += 1_000;

@@ -23,7 +23,10 @@ test('listCheckpoints reports an unreadable checkpoints directory instead of "no
   const run = join(dir, 'run');
   mkdirSync(run);
   writeFileSync(join(run, 'checkpoints'), 'not a directory');
-  assert.throws(() => listCheckpoints(run), (e: unknown) => e instanceof CheckpointError && /checkpoints: cannot list checkpoints \(ENOTDIR\)/.test(e.message));
+  assert.throws(
+    () => listCheckpoints(run),
+    (e: unknown) => e instanceof CheckpointError && /checkpoints: cannot list checkpoints \(ENOTDIR\)/.test(e.message),
+  );
   assert.deepEqual(listCheckpoints(join(dir, 'no-such-run')), [], 'a run without checkpoints has none');
 });
 
@@ -41,7 +44,10 @@ test('a model.json that cannot be stat-ed (ELOOP) is an error naming it, not a m
   const m = join(dir, 'model-dir');
   mkdirSync(join(m, 'model'), { recursive: true });
   symlinkSync('model.json', join(m, 'model', 'model.json'));
-  await assert.rejects(resolveModelJson(m), (e: unknown) => e instanceof ModelError && /model\.json: cannot stat \(ELOOP\)/.test(e.message));
+  await assert.rejects(
+    resolveModelJson(m),
+    (e: unknown) => e instanceof ModelError && /model\.json: cannot stat \(ELOOP\)/.test(e.message),
+  );
 });
 
 test('with --verbose, train says why backend auto did not pick tfjs-node', async (t) => {
@@ -54,7 +60,10 @@ test('with --verbose, train says why backend auto did not pick tfjs-node', async
     // expected here: the optional dependency is not installed
   }
   const cfg = join(dir, 'c.yaml');
-  writeFileSync(cfg, 'model: { kind: ann, dense: [8] }\ndata: { trainLimit: 64, testLimit: 20 }\ntrain: { epochs: 1, batchSize: 32, microBatchSize: 32 }\nmetrics: { enabled: false }\n');
+  writeFileSync(
+    cfg,
+    'model: { kind: ann, dense: [8] }\ndata: { trainLimit: 64, testLimit: 20 }\ntrain: { epochs: 1, batchSize: 32, microBatchSize: 32 }\nmetrics: { enabled: false }\n',
+  );
   const quiet = await runCli(['train', cfg, '--workers', '1', '--max-steps', '1', '--out', join(dir, 'quiet')]);
   assert.equal(quiet.code, 0, quiet.stderr);
   assert.doesNotMatch(quiet.stderr, /tfjs-node did not load/);

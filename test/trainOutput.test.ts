@@ -13,7 +13,10 @@ import { runCli } from './support/cli.js';
 const dir = mkdtempSync(join(tmpdir(), 'pixelsense-trainoutput-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 const config = join(dir, 'tiny.yaml');
-writeFileSync(config, 'model: { kind: ann, dense: [16] }\ndata: { trainLimit: 64, testLimit: 32 }\ntrain: { epochs: 1, batchSize: 32, microBatchSize: 16 }\nmetrics: { enabled: false }\n');
+writeFileSync(
+  config,
+  'model: { kind: ann, dense: [16] }\ndata: { trainLimit: 64, testLimit: 32 }\ntrain: { epochs: 1, batchSize: 32, microBatchSize: 16 }\nmetrics: { enabled: false }\n',
+);
 
 test('a run starts with a short config summary naming model, data, workers, epochs, batch, optimizer and out', async () => {
   const out = join(dir, 'plain');
@@ -21,9 +24,15 @@ test('a run starts with a short config summary naming model, data, workers, epoc
   assert.equal(r.code, 0, r.stderr);
   const summary = r.stderr.split('\n').find((l) => l.startsWith(`config ${config}:`));
   assert.ok(summary, r.stderr);
-  assert.equal(summary, `config ${config}: model ann | data 64 train / 32 test | 1 workers | 1 epochs | batch 32 (micro 16) | adam lr 0.001 | out ${out}`);
+  assert.equal(
+    summary,
+    `config ${config}: model ann | data 64 train / 32 test | 1 workers | 1 epochs | batch 32 (micro 16) | adam lr 0.001 | out ${out}`,
+  );
   assert.doesNotMatch(r.stderr, /\(resolved\)/);
-  assert.ok(r.stderr.split('\n').every((l) => l.length < 400), 'no line is the whole config');
+  assert.ok(
+    r.stderr.split('\n').every((l) => l.length < 400),
+    'no line is the whole config',
+  );
   assert.match(readFileSync(join(out, 'config.yaml'), 'utf8'), /labelSmoothing: 0/);
 });
 

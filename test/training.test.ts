@@ -34,10 +34,21 @@ const cfg = parseConfig(
 );
 const dataset = await loadFashionMnist({ dataDir: await fashionMnistDir(), trainLimit: 512, testLimit: 200 });
 
-async function train(workers: number): Promise<{ dir: string; result: TrainResult; weights: Float32Array; steps: StepEvent[]; evals: EpochRecord[]; details: EvalDetail[] }> {
+async function train(
+  workers: number,
+): Promise<{ dir: string; result: TrainResult; weights: Float32Array; steps: StepEvent[]; evals: EpochRecord[]; details: EvalDetail[] }> {
   const runDir = RunDir.create(mkdtempSync(join(tmpdir(), `pixelsense-train-w${workers}-`)), false);
   const metrics = new TrainingMetrics({ runId: `w${workers}`, model: 'cnn', backend: 'wasm', workers, configFile: 'training.test' });
-  const trainer = await Trainer.create({ cfg, configFile: 'training.test', runDir, dataset, workers, metrics, reporter: createReporter({ quiet: true }), stopRequested: () => false });
+  const trainer = await Trainer.create({
+    cfg,
+    configFile: 'training.test',
+    runDir,
+    dataset,
+    workers,
+    metrics,
+    reporter: createReporter({ quiet: true }),
+    stopRequested: () => false,
+  });
   const steps: StepEvent[] = [];
   const evals: EpochRecord[] = [];
   const details: EvalDetail[] = [];
@@ -66,7 +77,8 @@ test('training through the pool lowers the loss', () => {
 
 test('2 workers end with the same weights as 1 worker for the same seed and global batch', () => {
   let maxdiff = 0;
-  for (let i = 0; i < one.weights.length; i++) maxdiff = Math.max(maxdiff, Math.abs((one.weights[i] as number) - (two.weights[i] as number)));
+  for (let i = 0; i < one.weights.length; i++)
+    maxdiff = Math.max(maxdiff, Math.abs((one.weights[i] as number) - (two.weights[i] as number)));
   const digest = (w: Float32Array) => createHash('sha256').update(w).digest('hex').slice(0, 16);
   console.log(`# W=1 vs W=2: max weight difference ${maxdiff}, sha256 ${digest(one.weights)} vs ${digest(two.weights)}`);
   assert.ok(maxdiff <= 1e-5);
@@ -85,7 +97,10 @@ test('the trainer publishes one step event per step, in order, with one shard en
   );
   for (const e of two.steps) {
     assert.equal(e.shards.length, 2);
-    assert.equal(e.shards.reduce((s, x) => s + x.examples, 0), e.examples);
+    assert.equal(
+      e.shards.reduce((s, x) => s + x.examples, 0),
+      e.examples,
+    );
     assert.ok(e.stepSeconds >= e.reduceSeconds + e.updateSeconds);
   }
 });
@@ -105,7 +120,7 @@ test("each eval event carries that evaluation's confusion matrix: test-set sized
   assert.deepEqual(one.details.at(-1)?.confusion, one.result.test.confusion);
 });
 
-test('a pool started with no training block evaluates the saved model to the trainer\'s own test accuracy', async () => {
+test("a pool started with no training block evaluates the saved model to the trainer's own test accuracy", async () => {
   const pool = await WorkerPool.start({ workers: 2, init: { backend: 'wasm', stockKernels: cfg.runtime.stockKernels, dataset } });
   try {
     const totals = await new Evaluator(pool, dataset).run('test', join(one.dir, 'model'));

@@ -85,20 +85,26 @@ for (const o of optimizers) {
   });
 }
 
-test('the optimizer falls back to JS for arrays outside the kernels\' memory', () => {
+test("the optimizer falls back to JS for arrays outside the kernels' memory", () => {
   const cfg = parseConfig({ optimizer: { name: 'adam' } }, 'test').optimizer;
   const { kernels } = kernelsFor(1);
   const o = new Optimizer(cfg, 6, undefined, kernels);
   const p = new Float32Array([1, 2, 3, 4, 5, 6]);
   o.apply(p, new Float32Array([1, 1, 1, -1, -1, -1]), 0.1);
-  assert.deepEqual(Array.from(p, (x) => Math.round(x * 10) / 10), [0.9, 1.9, 2.9, 4.1, 5.1, 6.1]);
+  assert.deepEqual(
+    Array.from(p, (x) => Math.round(x * 10) / 10),
+    [0.9, 1.9, 2.9, 4.1, 5.1, 6.1],
+  );
 });
 
 test('a step whose gradient slots exceed one shared memory is refused with the config field to change', () => {
   const cnn = planModel(parseConfig({ model: { kind: 'cnn' } }, 'test').model);
-  assert.throws(() => allocateBuffers(cnn, 5000, 'configs/huge.yaml'), (err: Error) => {
-    assert.equal(err.name, 'ConfigError');
-    assert.match(err.message, /^configs\/huge\.yaml: train\.microBatchSize: 5000 micro-batches per step need 4\.\d GiB/);
-    return true;
-  });
+  assert.throws(
+    () => allocateBuffers(cnn, 5000, 'configs/huge.yaml'),
+    (err: Error) => {
+      assert.equal(err.name, 'ConfigError');
+      assert.match(err.message, /^configs\/huge\.yaml: train\.microBatchSize: 5000 micro-batches per step need 4\.\d GiB/);
+      return true;
+    },
+  );
 });

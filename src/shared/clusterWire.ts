@@ -24,20 +24,48 @@ export const MAX_HEADER_BYTES = 64 * 1024;
 const CHUNK_HEADER_ROOM = 1024;
 
 const ident = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/);
-const nat = z.number().int().min(0).max(2 ** 31 - 1);
+const nat = z
+  .number()
+  .int()
+  .min(0)
+  .max(2 ** 31 - 1);
 const text = (max: number) => z.string().max(max);
 const chunk = z.strictObject({ id: ident, offset: nat, total: nat });
 
 /** Host -> everyone, every HEARTBEAT_MS on `<cluster>.heartbeat`. `run` is the run it serves, null when idle. */
-const heartbeat = z.strictObject({ kind: z.literal('heartbeat'), host: ident, name: text(128), version: text(64), workers: z.number().int().min(1).max(256), run: ident.nullable() });
+const heartbeat = z.strictObject({
+  kind: z.literal('heartbeat'),
+  host: ident,
+  name: text(128),
+  version: text(64),
+  workers: z.number().int().min(1).max(256),
+  run: ident.nullable(),
+});
 /** Host -> everyone on SIGINT/SIGTERM: it leaves now (no need to wait for the timeout). */
 const bye = z.strictObject({ kind: z.literal('bye'), host: ident });
 /** Coordinator -> host (request): who are you, for this data? The host answers `hello`. */
 const join = z.strictObject({ kind: z.literal('join'), run: ident, version: text(64), wire: nat, trainCount: nat, testCount: nat });
 /** Host -> coordinator (reply to join): its version and the content hash of the data prefix the run uses (null if it lacks that much data). */
-const hello = z.strictObject({ kind: z.literal('hello'), host: ident, version: text(64), wire: nat, dataHash: z.string().regex(/^[0-9a-f]{64}$/).nullable(), note: text(500).optional() });
+const hello = z.strictObject({
+  kind: z.literal('hello'),
+  host: ident,
+  version: text(64),
+  wire: nat,
+  dataHash: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .nullable(),
+  note: text(500).optional(),
+});
 /** Coordinator -> host (request): start a pool for this run. `config` is validated by the host with the config schema. */
-const start = z.strictObject({ kind: z.literal('start'), run: ident, config: z.unknown(), backend: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']), trainCount: nat, testCount: nat });
+const start = z.strictObject({
+  kind: z.literal('start'),
+  run: ident,
+  config: z.unknown(),
+  backend: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']),
+  trainCount: nat,
+  testCount: nat,
+});
 /** Host -> coordinator (reply to start). */
 const ready = z.strictObject({ kind: z.literal('ready'), host: ident, workers: z.number().int().min(1).max(256), backend: text(64) });
 /** Either side (reply to a request it cannot honour). */
@@ -47,7 +75,15 @@ const refuse = z.strictObject({ kind: z.literal('refuse'), run: ident, reason: t
 /** Coordinator -> host: the weights (params then batch-norm state) of `step`; body = floats * 4 bytes. */
 const weights = z.strictObject({ kind: z.literal('weights'), run: ident, step: nat, floats: nat, chunk: chunk.optional() });
 /** Coordinator -> host: compute one micro-batch of `step` (examples order[start .. start+count) of `epoch`'s permutation). */
-const task = z.strictObject({ kind: z.literal('task'), run: ident, step: nat, epoch: nat, index: nat, start: nat, count: z.number().int().min(1).max(8192) });
+const task = z.strictObject({
+  kind: z.literal('task'),
+  run: ident,
+  step: nat,
+  epoch: nat,
+  index: nat,
+  start: nat,
+  count: z.number().int().min(1).max(8192),
+});
 /** Coordinator -> host, every second while a run lasts: a host whose coordinator falls silent drops the run. */
 const beat = z.strictObject({ kind: z.literal('beat'), run: ident });
 /** Coordinator -> host: the run is over; close the pool, stay up. */
@@ -71,7 +107,22 @@ const result = z.strictObject({
 /** Host -> coordinator: its pool gave up on a micro-batch; the coordinator computes it elsewhere. */
 const taskFailed = z.strictObject({ kind: z.literal('taskFailed'), run: ident, host: ident, step: nat, index: nat, error: text(500) });
 
-export const wireHeader = z.discriminatedUnion('kind', [heartbeat, bye, join, hello, start, ready, failed, refuse, weights, task, beat, end, result, taskFailed]);
+export const wireHeader = z.discriminatedUnion('kind', [
+  heartbeat,
+  bye,
+  join,
+  hello,
+  start,
+  ready,
+  failed,
+  refuse,
+  weights,
+  task,
+  beat,
+  end,
+  result,
+  taskFailed,
+]);
 export type WireHeader = z.infer<typeof wireHeader>;
 export type WireOf<K extends WireHeader['kind']> = Extract<WireHeader, { kind: K }>;
 export type Chunk = z.infer<typeof chunk>;
@@ -85,7 +136,8 @@ const fromUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Throws on a big-endian machine: bodies are the machine's own float32 bytes, defined as little-endian on the wire. */
 export function assertLittleEndian(): void {
-  if (!LITTLE_ENDIAN) throw new Error('multi-host training needs a little-endian machine (the wire carries float32 as little-endian bytes)');
+  if (!LITTLE_ENDIAN)
+    throw new Error('multi-host training needs a little-endian machine (the wire carries float32 as little-endian bytes)');
 }
 
 /** One frame: header then body, in a fresh buffer of exactly its size. */
@@ -120,7 +172,8 @@ export function decodeFrame(bytes: Uint8Array, maxFrameBytes: number): { header:
   if (bytes.length > maxFrameBytes) throw new WireError(`frame of ${bytes.length} bytes exceeds ${maxFrameBytes}`);
   if (bytes.length < 4) throw new WireError(`frame of ${bytes.length} bytes is shorter than its length prefix`);
   const headerLength = new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0, true);
-  if (headerLength > MAX_HEADER_BYTES || headerLength > bytes.length - 4) throw new WireError(`header length ${headerLength} is out of range`);
+  if (headerLength > MAX_HEADER_BYTES || headerLength > bytes.length - 4)
+    throw new WireError(`header length ${headerLength} is out of range`);
   let raw: unknown;
   try {
     raw = JSON.parse(fromUtf8.decode(bytes.subarray(4, 4 + headerLength)));
@@ -130,7 +183,9 @@ export function decodeFrame(bytes: Uint8Array, maxFrameBytes: number): { header:
   const parsed = wireHeader.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new WireError(`header does not validate: ${issue ? `${issue.path.join('.') || '(root)'}: ${issue.message}` : 'invalid'}`.slice(0, 300));
+    throw new WireError(
+      `header does not validate: ${issue ? `${issue.path.join('.') || '(root)'}: ${issue.message}` : 'invalid'}`.slice(0, 300),
+    );
   }
   return { header: parsed.data, body: bytes.subarray(4 + headerLength) };
 }
@@ -158,7 +213,8 @@ export class Reassembler {
       return { header, body };
     }
     if (c.total > limit) throw new WireError(`chunked body of ${c.total} bytes exceeds ${limit} for '${header.kind}'`);
-    if (c.offset + body.length > c.total || body.length === 0) throw new WireError(`chunk at ${c.offset} (+${body.length}) overruns ${c.total}`);
+    if (c.offset + body.length > c.total || body.length === 0)
+      throw new WireError(`chunk at ${c.offset} (+${body.length}) overruns ${c.total}`);
     const id = `${key}/${c.id}`;
     let a = this.open.get(id);
     if (!a) {

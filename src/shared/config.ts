@@ -156,7 +156,10 @@ const cluster = z.strictObject({
   /** NATS .creds file (JWT + NKey), the third way to authenticate. */
   credsFile: z.string().min(1).nullable().default(null),
   /** Subject prefix: two clusters can share one NATS server. Hosts join with the same --cluster. */
-  name: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and - only').default('pixelsense'),
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and - only')
+    .default('pixelsense'),
   /** Wait for this many hosts before step 1 (0 = start with whoever is there, local workers included). */
   hosts: int(0, 1024).default(0),
   /** How long to wait for `hosts` hosts at the start, and for a first host when every host is gone mid-run. */
@@ -299,13 +302,17 @@ export function readConfigYaml(text: string, file: string): Record<string, unkno
     // (odd tags, collection keys) are not printed to stderr; the schema reports what matters.
     doc = parseYaml(text, { prettyErrors: true, uniqueKeys: true, logLevel: 'error' });
   } catch (err) {
-    const msg = err instanceof Error ? err.message.split('\n')[0] ?? err.message : String(err);
+    const msg = err instanceof Error ? (err.message.split('\n')[0] ?? err.message) : String(err);
     throw new ConfigError(file, '', `YAML does not parse: ${msg}`, { cause: err });
   }
   // An empty file (or one of only comments) would otherwise run a 7-epoch CNN on every default:
   // almost certainly the wrong file, so refuse it. parseConfig({}) still gives the defaults on purpose.
   if (doc === null || doc === undefined) {
-    throw new ConfigError(file, '', 'the config file is empty (no settings, or only comments); start from configs/cnn.yaml or configs/ann.yaml');
+    throw new ConfigError(
+      file,
+      '',
+      'the config file is empty (no settings, or only comments); start from configs/cnn.yaml or configs/ann.yaml',
+    );
   }
   if (typeof doc !== 'object' || Array.isArray(doc)) {
     throw new ConfigError(file, '', 'top level must be a mapping of sections (model, train, optimizer, ...)');

@@ -36,8 +36,16 @@ export function parseFaults(spec: string | undefined): Fault[] {
     .map((item) => {
       const [kind, step, shard, times, ...rest] = item.split(':');
       const uint = (s: string | undefined) => /^\d+$/.test(s ?? '');
-      if ((kind !== 'throw' && kind !== 'exit' && kind !== 'hang') || !uint(step) || !uint(shard) || (times !== undefined && !/^[1-9]\d*$/.test(times)) || rest.length > 0) {
-        throw new UsageError(`PIXELSENSE_FAULT: '${item}' is not throw:STEP:WORKER, exit:STEP:WORKER or hang:STEP:WORKER (optionally :TIMES)`);
+      if (
+        (kind !== 'throw' && kind !== 'exit' && kind !== 'hang') ||
+        !uint(step) ||
+        !uint(shard) ||
+        (times !== undefined && !/^[1-9]\d*$/.test(times)) ||
+        rest.length > 0
+      ) {
+        throw new UsageError(
+          `PIXELSENSE_FAULT: '${item}' is not throw:STEP:WORKER, exit:STEP:WORKER or hang:STEP:WORKER (optionally :TIMES)`,
+        );
       }
       return { kind, step: Number(step), shard: Number(shard), times: times === undefined ? 1 : Number(times) };
     });

@@ -24,7 +24,8 @@ export function toLayersModel(plan: ModelPlan, weights: Float32Array): tfl.Seque
   };
   const state = (i: number) => {
     const s = plan.state[i];
-    if (s) nonTrainable.push(tf.tensor(weights.slice(plan.paramCount + s.offset, plan.paramCount + s.offset + s.size), s.shape as number[]));
+    if (s)
+      nonTrainable.push(tf.tensor(weights.slice(plan.paramCount + s.offset, plan.paramCount + s.offset + s.size), s.shape as number[]));
   };
   let first = true;
   const input = () => {
@@ -35,7 +36,17 @@ export function toLayersModel(plan: ModelPlan, weights: Float32Array): tfl.Seque
   for (const l of plan.layers) {
     switch (l.type) {
       case 'conv':
-        model.add(tfl.layers.conv2d({ ...input(), name: l.name, filters: l.filters, kernelSize: l.kernel, strides: l.stride, padding: l.padding, useBias: l.biasParam !== null }));
+        model.add(
+          tfl.layers.conv2d({
+            ...input(),
+            name: l.name,
+            filters: l.filters,
+            kernelSize: l.kernel,
+            strides: l.stride,
+            padding: l.padding,
+            useBias: l.biasParam !== null,
+          }),
+        );
         param(l.kernelParam);
         param(l.biasParam);
         break;

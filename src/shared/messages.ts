@@ -147,7 +147,13 @@ export type TaskResult =
     };
 
 /** The kind of result each kind of task answers with (WorkerPool.run checks it). */
-export const RESULT_KIND = { warmup: 'warmup', train: 'train', ceiling: 'ceiling', eval: 'eval', evalModel: 'eval' } as const satisfies Record<TaskMessage['kind'], TaskResult['kind']>;
+export const RESULT_KIND = {
+  warmup: 'warmup',
+  train: 'train',
+  ceiling: 'ceiling',
+  eval: 'eval',
+  evalModel: 'eval',
+} as const satisfies Record<TaskMessage['kind'], TaskResult['kind']>;
 
 /** The result type of a task: what WorkerPool.run(task) resolves to. */
 export type ResultOf<T extends TaskMessage> = Extract<TaskResult, { kind: (typeof RESULT_KIND)[T['kind']] }>;

@@ -151,7 +151,8 @@ async function readGroup(group: GroupFiles): Promise<ArrayBuffer> {
     }
   }
   const actual = parts.reduce((s, p) => s + p.byteLength, 0);
-  if (actual !== group.bytes) throw new ModelError(group.files[0] as string, `changed while being read (${actual} bytes, ${group.bytes} at stat)`);
+  if (actual !== group.bytes)
+    throw new ModelError(group.files[0] as string, `changed while being read (${actual} bytes, ${group.bytes} at stat)`);
   return tf.io.concatenateArrayBuffers(parts.map((p) => p.buffer.slice(p.byteOffset, p.byteOffset + p.byteLength) as ArrayBuffer));
 }
 
@@ -185,7 +186,9 @@ export async function loadModelDir(runOrModelDir: string): Promise<LayersModel> 
   const artifacts = await tf.io.getModelArtifactsForJSON(json, async (manifest) => {
     const specs: tf.io.WeightsManifestEntry[] = [];
     const buffers: ArrayBuffer[] = [];
-    const groups = await checkWeightFiles(manifest, baseDir, file, (i) => (manifest[i]?.weights ?? []).reduce((s, w) => s + entryBytes(w, file), 0));
+    const groups = await checkWeightFiles(manifest, baseDir, file, (i) =>
+      (manifest[i]?.weights ?? []).reduce((s, w) => s + entryBytes(w, file), 0),
+    );
     for (const [i, group] of manifest.entries()) {
       specs.push(...group.weights);
       buffers.push(await readGroup(groups[i] as GroupFiles));

@@ -121,7 +121,16 @@ export function planModel(model: Config['model']): ModelPlan {
     const k = block.kernel;
     const kernelParam = addParam(`${name}/kernel`, [k, k, channels, block.filters], 'glorot', k * k * channels, k * k * block.filters);
     const biasParam = model.batchNorm ? null : addParam(`${name}/bias`, [block.filters], 'zeros', 0, 0);
-    layers.push({ type: 'conv', name, filters: block.filters, kernel: k, stride: block.stride, padding: block.padding, kernelParam, biasParam });
+    layers.push({
+      type: 'conv',
+      name,
+      filters: block.filters,
+      kernel: k,
+      stride: block.stride,
+      padding: block.padding,
+      kernelParam,
+      biasParam,
+    });
     if (block.padding === 'same') {
       h = Math.ceil(h / block.stride);
       w = Math.ceil(w / block.stride);
@@ -138,7 +147,13 @@ export function planModel(model: Config['model']): ModelPlan {
       w = Math.floor(w / block.pool);
     }
     if (model.convDropout > 0) {
-      layers.push({ type: 'dropout', name: `dropout_conv${i + 1}`, rate: model.convDropout, shape: [h, w, channels], dropoutIndex: dropouts++ });
+      layers.push({
+        type: 'dropout',
+        name: `dropout_conv${i + 1}`,
+        rate: model.convDropout,
+        shape: [h, w, channels],
+        dropoutIndex: dropouts++,
+      });
     }
   });
 
@@ -158,7 +173,8 @@ export function planModel(model: Config['model']): ModelPlan {
     layers.push({ type: 'dense', name, units, kernelParam, biasParam, logits: false });
     if (model.batchNorm) addBatchNorm(`bn_dense${i + 1}`, units, false);
     layers.push({ type: 'relu', name: `relu_dense${i + 1}` });
-    if (model.dropout > 0) layers.push({ type: 'dropout', name: `dropout${i + 1}`, rate: model.dropout, shape: [units], dropoutIndex: dropouts++ });
+    if (model.dropout > 0)
+      layers.push({ type: 'dropout', name: `dropout${i + 1}`, rate: model.dropout, shape: [units], dropoutIndex: dropouts++ });
     features = units;
   });
 

@@ -9,7 +9,7 @@
 export function hashInts(...values: number[]): number {
   let h = 0x9e3779b9;
   for (const v of values) {
-    h ^= Math.imul((v | 0) ^ (v / 2 ** 32) | 0, 0x85ebca6b) + 0x6b43a9b5;
+    h ^= Math.imul(((v | 0) ^ (v / 2 ** 32)) | 0, 0x85ebca6b) + 0x6b43a9b5;
     h = Math.imul(h ^ (h >>> 16), 0x7feb352d);
     h = Math.imul(h ^ (h >>> 15), 0x846ca68b);
     h ^= h >>> 16;

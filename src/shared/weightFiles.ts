@@ -41,13 +41,18 @@ export async function checkWeightFiles(
       if (seen.has(file)) throw new ModelError(modelFile, `weightsManifest[${i}].paths: '${p}' is listed more than once`);
       seen.add(file);
       const info = await lstat(file).catch((err: NodeJS.ErrnoException) => {
-        throw new ModelError(file, err.code === 'ENOENT' ? 'missing (listed in the weights manifest)' : `cannot read: ${err.code ?? err.message}`);
+        throw new ModelError(
+          file,
+          err.code === 'ENOENT' ? 'missing (listed in the weights manifest)' : `cannot read: ${err.code ?? err.message}`,
+        );
       });
-      if (info.isSymbolicLink()) throw new ModelError(file, 'is a symbolic link; weight files must be regular files in the model directory');
+      if (info.isSymbolicLink())
+        throw new ModelError(file, 'is a symbolic link; weight files must be regular files in the model directory');
       if (!info.isFile()) throw new ModelError(file, 'is not a regular file (a FIFO, device or directory); refusing to read it');
       // A directory component that is a link could still lead out: compare the resolved parent.
       const rel = relative(realBase, await realpath(file));
-      if (rel.startsWith(`..${sep}`) || rel === '..' || isAbsolute(rel)) throw new ModelError(file, 'resolves to a file outside the model directory');
+      if (rel.startsWith(`..${sep}`) || rel === '..' || isAbsolute(rel))
+        throw new ModelError(file, 'resolves to a file outside the model directory');
       files.push(file);
       bytes += info.size;
     }

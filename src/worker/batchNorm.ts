@@ -12,7 +12,14 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 
-export function batchNormTraining(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, axes: number[], epsilon: number, stats: tf.Tensor1D[]): tf.Tensor {
+export function batchNormTraining(
+  x: tf.Tensor,
+  gamma: tf.Tensor,
+  beta: tf.Tensor,
+  axes: number[],
+  epsilon: number,
+  stats: tf.Tensor1D[],
+): tf.Tensor {
   const n = axes.reduce((acc, a) => acc * (x.shape[a] as number), 1);
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [input, g, b] = args as tf.Tensor[];

@@ -28,7 +28,13 @@ try {
   // Both backends initialised the way a worker would (our wasm kernels included); compareBackends switches between them.
   await initBackend(init.candidate, { stockKernels: init.stockKernels });
   await initBackend(init.reference, { stockKernels: init.stockKernels });
-  const check = await compareBackends(init.candidate, init.reference, planModel(init.model), init.weights, readExamples(init.train, rangeIndices(0, init.count)));
+  const check = await compareBackends(
+    init.candidate,
+    init.reference,
+    planModel(init.model),
+    init.weights,
+    readExamples(init.train, rangeIndices(0, init.count)),
+  );
   parentPort?.postMessage({ ok: true, check });
 } catch (err) {
   parentPort?.postMessage({ ok: false, error: err instanceof Error ? err.message : String(err) });

@@ -58,10 +58,24 @@ export function forward(plan: ModelPlan, params: readonly tf.Tensor[], x: tf.Ten
       case 'batchNorm': {
         if (opts.training) {
           // Batch statistics; they also leave through batchStats for the parameter server's moving averages.
-          h = batchNormTraining(h, p(layer.gammaParam), p(layer.betaParam), layer.spatial ? [0, 1, 2] : [0], BATCH_NORM_EPSILON, batchStats);
+          h = batchNormTraining(
+            h,
+            p(layer.gammaParam),
+            p(layer.betaParam),
+            layer.spatial ? [0, 1, 2] : [0],
+            BATCH_NORM_EPSILON,
+            batchStats,
+          );
         } else {
           const state = opts.state ?? [];
-          h = tf.batchNorm(h, state[layer.meanState] as tf.Tensor, state[layer.varianceState] as tf.Tensor, p(layer.betaParam), p(layer.gammaParam), BATCH_NORM_EPSILON);
+          h = tf.batchNorm(
+            h,
+            state[layer.meanState] as tf.Tensor,
+            state[layer.varianceState] as tf.Tensor,
+            p(layer.betaParam),
+            p(layer.gammaParam),
+            BATCH_NORM_EPSILON,
+          );
         }
         break;
       }

@@ -12,8 +12,9 @@ const cache = new Map<string, Promise<Predictor>>();
 export function loadModelForEval(dir: string): Promise<Predictor> {
   let p = cache.get(dir);
   if (!p) {
-    p = loadModelDir(dir).then((model) => (pixels: Float32Array, n: number) =>
-      tf.tidy(() => model.predict(tf.tensor4d(pixels, [n, IMAGE_SIZE, IMAGE_SIZE, 1])) as tf.Tensor2D),
+    p = loadModelDir(dir).then(
+      (model) => (pixels: Float32Array, n: number) =>
+        tf.tidy(() => model.predict(tf.tensor4d(pixels, [n, IMAGE_SIZE, IMAGE_SIZE, 1])) as tf.Tensor2D),
     );
     cache.set(dir, p);
   }

@@ -13,7 +13,18 @@ import * as tf from '@tensorflow/tfjs-core';
 import { move, workerData } from 'piscina';
 import { initBackend } from '../shared/backend.js';
 import { NUM_CLASSES } from '../shared/dataset.js';
-import { decodeTask, encode, type Encoded, type MicroBatch, type MicroBatchResult, type TaskMessage, type TaskResult, type TrainingInit, type WorkerInit, type WorkerMemory } from '../shared/messages.js';
+import {
+  decodeTask,
+  encode,
+  type Encoded,
+  type MicroBatch,
+  type MicroBatchResult,
+  type TaskMessage,
+  type TaskResult,
+  type TrainingInit,
+  type WorkerInit,
+  type WorkerMemory,
+} from '../shared/messages.js';
 import { planModel, type ModelPlan } from '../shared/modelPlan.js';
 import { Rng, Stream } from '../shared/rng.js';
 import { augmentBatch, rangeIndices, readExamples } from './examples.js';
@@ -29,7 +40,11 @@ interface Training extends TrainingInit {
   readonly plan: ModelPlan;
   readonly orderView: Uint32Array;
 }
-const training: Training | undefined = init.training && { ...init.training, plan: planModel(init.training.config.model), orderView: new Uint32Array(init.training.order) };
+const training: Training | undefined = init.training && {
+  ...init.training,
+  plan: planModel(init.training.config.model),
+  orderView: new Uint32Array(init.training.order),
+};
 
 function needTraining(kind: string): Training {
   if (!training) throw new Error(`a '${kind}' task needs a worker pool started with a training block (WorkerInit.training)`);

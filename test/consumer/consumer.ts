@@ -42,7 +42,10 @@ try {
   loadConfig({ train: { epochs: -1 } });
   check(false, 'a bad object config is refused');
 } catch (err) {
-  check(err instanceof ConfigError && err instanceof PixelSenseError && err.path === 'train.epochs', `ConfigError naming train.epochs, got ${String(err)}`);
+  check(
+    err instanceof ConfigError && err instanceof PixelSenseError && err.path === 'train.epochs',
+    `ConfigError naming train.epochs, got ${String(err)}`,
+  );
 }
 
 // 1. A few steps with onStep.
@@ -58,10 +61,15 @@ const done: TrainResult = await train(smoke, {
 });
 check(done.stopReason === 'max-steps', `stopReason max-steps, got ${done.stopReason}`);
 check(steps.map((s) => s.step).join(',') === '1,2,3', `onStep for steps 1..3, got ${steps.map((s) => s.step).join(',')}`);
-check(steps.every((s) => s.loss > 0 && s.examplesPerSecond > 0 && s.lr > 0 && s.epoch === 1), 'onStep carries loss, throughput, lr and epoch');
+check(
+  steps.every((s) => s.loss > 0 && s.examplesPerSecond > 0 && s.lr > 0 && s.epoch === 1),
+  'onStep carries loss, throughput, lr and epoch',
+);
 check(evals.length === 1 && evals[0]?.step === 3, 'one evaluation, at the last step');
 check(done.testAccuracy > 0 && done.testAccuracy <= 1 && done.timeToTargetSeconds === null, 'test accuracy and no target');
-console.log(`trained ${done.steps} steps: test accuracy ${done.testAccuracy.toFixed(4)}, ${Math.round(done.examplesPerSecond)} ex/s, ${done.outDir}`);
+console.log(
+  `trained ${done.steps} steps: test accuracy ${done.testAccuracy.toFixed(4)}, ${Math.round(done.examplesPerSecond)} ex/s, ${done.outDir}`,
+);
 
 // 2. A second run aborted through its AbortSignal, from inside onStep (no timers).
 const controller = new AbortController();
@@ -79,7 +87,10 @@ console.log(`aborted run stopped at step ${aborted.steps}: ${aborted.stopReason}
 
 // 3. Evaluate and predict with the first run's model.
 const report: Evaluation = await evaluate(done.outDir, { workers: 1 });
-check(report.count === 10_000 && report.per_class.length === 10 && report.confusion.length === 10, 'evaluate: the whole test split, per class, confusion');
+check(
+  report.count === 10_000 && report.per_class.length === 10 && report.confusion.length === 10,
+  'evaluate: the whole test split, per class, confusion',
+);
 check(report.macro_f1 >= 0 && report.loss > 0, 'evaluate: macro F1 and loss');
 console.log(`evaluate: accuracy ${report.accuracy.toFixed(4)} loss ${report.loss.toFixed(4)} macro F1 ${report.macro_f1.toFixed(4)}`);
 
@@ -90,7 +101,10 @@ const preds: Prediction[] = await predict(done.outDir, [image, readFileSync(imag
 check(preds.length === 2, 'one prediction per input');
 const [a, b] = preds;
 check(a !== undefined && 'top' in a && a.top.length === 3 && a.file === image, `a prediction for the file, got ${JSON.stringify(a)}`);
-check(b !== undefined && 'top' in b && JSON.stringify(b.top) === JSON.stringify('top' in a ? a.top : null), 'the same prediction for the same bytes');
+check(
+  b !== undefined && 'top' in b && JSON.stringify(b.top) === JSON.stringify('top' in a ? a.top : null),
+  'the same prediction for the same bytes',
+);
 console.log(`predict: ${'top' in a ? a.top.map((t) => `${t.name} ${(100 * t.probability).toFixed(1)}%`).join(', ') : ''}`);
 
 // 4. The tools the other commands are made of: where the data is, a one-step bench, a report, the runs server.
@@ -98,7 +112,9 @@ const info: DataInfo = await dataInfo();
 check(info.selected?.classCounts.test.reduce((a, b) => a + b, 0) === 10_000, 'dataInfo: the copy training loaded, 10,000 test labels');
 const scaling: BenchReport = await bench({ models: ['ann'], workers: [1], steps: 1, warmup: 0, repeats: 1 });
 check(scaling.results.length === 1 && (scaling.results[0]?.examples_per_sec.median ?? 0) > 0, 'bench: one row with a throughput');
-console.log(`bench: ann W=1 ${Math.round(scaling.results[0]?.examples_per_sec.median ?? 0)} ex/s, model.fit ${Math.round(scaling.baseline_fit[0]?.examples_per_sec.median ?? 0)} ex/s`);
+console.log(
+  `bench: ann W=1 ${Math.round(scaling.results[0]?.examples_per_sec.median ?? 0)} ex/s, model.fit ${Math.round(scaling.baseline_fit[0]?.examples_per_sec.median ?? 0)} ex/s`,
+);
 const pages: ReportResult = await writeReport([done.outDir], { out: join(scratch, 'report') });
 check(pages.html.endsWith('report.html') && pages.figures.length > 0, 'report: the HTML page and its figures');
 const server = await serveRuns(scratch, { port: 0 });

@@ -86,7 +86,9 @@ const pageStep = (page: Page): Promise<number> => page.$eval('#step', (el) => Nu
 const pageText = (page: Page, ids: string[]): Promise<string[]> =>
   page.evaluate((list: string[]) => list.map((id) => document.getElementById(id)?.textContent ?? ''), ids);
 
-test('the live page, the report and pixelsense runs render their charts in Chromium, the live numbers move, and no console error is logged', { timeout: 1_200_000 }, async (t) => {
+test('the live page, the report and pixelsense runs render their charts in Chromium, the live numbers move, and no console error is logged', {
+  timeout: 1_200_000,
+}, async (t) => {
   const found = await ensureChromium();
   if (!found.bin) {
     t.skip(`chromium not found and could not be installed (${found.why})`);
@@ -99,7 +101,19 @@ test('the live page, the report and pixelsense runs render their charts in Chrom
   try {
     const out = join(dir, 'run');
     // 4 epochs of 16 steps: long enough to watch several steps go by.
-    run = cli(['train', 'configs/smoke.yaml', '--epochs', '4', '--out', out, '--overwrite', '--metrics-port', '0', '--metrics-linger', '600']);
+    run = cli([
+      'train',
+      'configs/smoke.yaml',
+      '--epochs',
+      '4',
+      '--out',
+      out,
+      '--overwrite',
+      '--metrics-port',
+      '0',
+      '--metrics-linger',
+      '600',
+    ]);
     const [, url] = await run.waitFor(/live: (http:\/\/127\.0\.0\.1:\d+\/)\n/);
     assert.ok(url);
     browser = await launch(found.bin);
@@ -108,11 +122,18 @@ test('the live page, the report and pixelsense runs render their charts in Chrom
     const liveProblems = watch(live);
     await live.goto(url, { waitUntil: 'load' });
     // First moment: the page shows a step of the run and has drawn its curves.
-    await live.waitForFunction(() => Number(document.getElementById('step')?.textContent) >= 2 && document.querySelector('#chart-curves svg') !== null, { timeout: TIMEOUT_MS });
+    await live.waitForFunction(
+      () => Number(document.getElementById('step')?.textContent) >= 2 && document.querySelector('#chart-curves svg') !== null,
+      { timeout: TIMEOUT_MS },
+    );
     const step1 = await pageStep(live);
     const first = await pageText(live, ['step', 'elapsed', 'loss', 'examples-per-second']);
     // Second moment: three steps later, as the run itself reports them to the page.
-    await live.waitForFunction((s: number) => Number(document.getElementById('step')?.textContent) >= s + 3, { timeout: TIMEOUT_MS }, step1);
+    await live.waitForFunction(
+      (s: number) => Number(document.getElementById('step')?.textContent) >= s + 3,
+      { timeout: TIMEOUT_MS },
+      step1,
+    );
     const second = await pageText(live, ['step', 'elapsed', 'loss', 'examples-per-second']);
     t.diagnostic(`live page at two moments: ${first.join(' | ')}  ->  ${second.join(' | ')}`);
     assert.notEqual(second[0], first[0], 'the step counter moved');
@@ -120,7 +141,9 @@ test('the live page, the report and pixelsense runs render their charts in Chrom
     if (SHOTS) {
       // The picture for the README: mid-run (60% of the steps), a few evaluations in.
       await live.waitForFunction(
-        () => Number(document.getElementById('step')?.textContent) >= 0.6 * Number(document.getElementById('last-step')?.textContent) && document.querySelector('#chart-confusion svg') !== null,
+        () =>
+          Number(document.getElementById('step')?.textContent) >= 0.6 * Number(document.getElementById('last-step')?.textContent) &&
+          document.querySelector('#chart-confusion svg') !== null,
         { timeout: TIMEOUT_MS },
       );
       await live.screenshot({ path: join(SHOTS, 'live.png'), fullPage: true });
@@ -128,7 +151,10 @@ test('the live page, the report and pixelsense runs render their charts in Chrom
 
     // After the run: every chart is drawn, including the confusion matrix of the final evaluation.
     await run.waitFor(/keeping \S+ and the live page \S+ up/);
-    await live.waitForFunction(() => document.getElementById('status')?.textContent === 'finished' && document.querySelector('#chart-confusion svg') !== null, { timeout: TIMEOUT_MS });
+    await live.waitForFunction(
+      () => document.getElementById('status')?.textContent === 'finished' && document.querySelector('#chart-confusion svg') !== null,
+      { timeout: TIMEOUT_MS },
+    );
     for (const chart of ['curves', 'throughput', 'workers', 'confusion']) {
       assert.ok((await chartElements(live, `#chart-${chart}`)) > 0, `#chart-${chart} holds an SVG`);
     }

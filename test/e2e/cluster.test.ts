@@ -82,7 +82,10 @@ test('two hosts and no local workers give the weights of one local worker, chunk
   assert.equal(summary.hosts, 2);
   assert.equal(summary.workers, 0);
   const steps = events(r.dir).filter((e) => e['event'] === 'step');
-  assert.ok(steps.every((e) => (e['hosts'] as string[]).every((h) => h === 'a1' || h === 'a2')), 'every micro-batch computed remotely');
+  assert.ok(
+    steps.every((e) => (e['hosts'] as string[]).every((h) => h === 'a1' || h === 'a2')),
+    'every micro-batch computed remotely',
+  );
   // Hosts stay up between runs: a second run is served by the same processes.
   const again = await train('remote-again', ['--workers', '1', '--hosts', '2', ...cluster('same')]);
   assert.equal(again.code, 0, again.proc.output());
@@ -94,11 +97,15 @@ test('two hosts and no local workers give the weights of one local worker, chunk
   assert.match(hosts[0]?.output() ?? '', /run \w+: run ended; closing its pool/);
 });
 
-test('a host killed with SIGKILL mid-step loses nothing: its micro-batches are recomputed and the weights are unchanged', { skip }, async (t) => {
+test('a host killed with SIGKILL mid-step loses nothing: its micro-batches are recomputed and the weights are unchanged', {
+  skip,
+}, async (t) => {
   const steady = track(await startHost(nats.authUrl, 'k1', cluster('kill')));
   const doomed = track(await startHost(nats.authUrl, 'k2', cluster('kill'), { PIXELSENSE_HOST_FAULT: 'stall@2' }));
   t.after(() => stopAll([steady, doomed]));
-  const proc = track(startTrain([config, '--nats', nats.authUrl, '--out', out('killed'), '--workers', '0', '--hosts', '2', '--json', ...cluster('kill')]));
+  const proc = track(
+    startTrain([config, '--nats', nats.authUrl, '--out', out('killed'), '--workers', '0', '--hosts', '2', '--json', ...cluster('kill')]),
+  );
   await doomed.waitFor(/stalling step 2/);
   doomed.kill('SIGKILL');
   await proc.waitFor(/host k2 lost/);
@@ -118,7 +125,9 @@ test('a host that joins mid-run gets work from the next step and the weights are
   t.after(() => stopAll([first]));
   const patient = join(work, 'patient.yaml');
   writeFileSync(patient, readFileSync(config, 'utf8').replace('taskTimeoutSeconds: 3', 'taskTimeoutSeconds: 300'));
-  const proc = track(startTrain([patient, '--nats', nats.authUrl, '--out', out('joined'), '--workers', '0', '--hosts', '1', '--json', ...cluster('join')]));
+  const proc = track(
+    startTrain([patient, '--nats', nats.authUrl, '--out', out('joined'), '--workers', '0', '--hosts', '1', '--json', ...cluster('join')]),
+  );
   await first.waitFor(/holding step 1/);
   const late = track(await startHost(nats.authUrl, 'j2', cluster('join')));
   t.after(() => stopAll([late]));
@@ -130,7 +139,10 @@ test('a host that joins mid-run gets work from the next step and the weights are
   const log = events(out('joined'));
   const joined = log.find((e) => e['event'] === 'host_joined' && e['host'] === 'j2');
   assert.ok(joined && (joined['step'] as number) > 1, `j2 joined at step ${String(joined?.['step'])}`);
-  assert.ok(log.some((e) => e['event'] === 'step' && (e['hosts'] as string[]).includes('j2')), 'j2 computed micro-batches');
+  assert.ok(
+    log.some((e) => e['event'] === 'step' && (e['hosts'] as string[]).includes('j2')),
+    'j2 computed micro-batches',
+  );
 });
 
 test('a host without the token cannot join: it exits 2 with one line', { skip }, async () => {
@@ -139,7 +151,10 @@ test('a host without the token cannot join: it exits 2 with one line', { skip },
   const p = track(startProc(process.execPath, [CLI, 'host', '--nats', nats.url, '--name', 'intruder', '--workers', '1']));
   const { code } = await p.exited;
   assert.equal(code, 2, p.output());
-  const errLines = p.output().split('\n').filter((l) => l.startsWith('pixelsense:'));
+  const errLines = p
+    .output()
+    .split('\n')
+    .filter((l) => l.startsWith('pixelsense:'));
   assert.equal(errLines.length, 1);
   assert.match(errLines[0] as string, /cannot connect to NATS at nats:\/\/127\.0\.0\.1:\d+: .*[Aa]uthorization/);
 });
@@ -147,7 +162,8 @@ test('a host without the token cannot join: it exits 2 with one line', { skip },
 test('a host whose data differs is refused: it exits 2 with one line and the coordinator logs why', { skip }, async (t) => {
   const bad = join(work, 'bad-data');
   mkdirSync(bad, { recursive: true });
-  for (const f of ['t10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz', 'train-labels-idx1-ubyte.gz']) copyFileSync(join(DATA, f), join(bad, f));
+  for (const f of ['t10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz', 'train-labels-idx1-ubyte.gz'])
+    copyFileSync(join(DATA, f), join(bad, f));
   const images = gunzipSync(readFileSync(join(DATA, 'train-images-idx3-ubyte.gz')));
   images[16 + 100] = (images[16 + 100] as number) ^ 0xff; // one pixel of the first image
   writeFileSync(join(bad, 'train-images-idx3-ubyte.gz'), gzipSync(images, { level: 1 }));
@@ -159,7 +175,10 @@ test('a host whose data differs is refused: it exits 2 with one line and the coo
   const r = await train('refused', ['--workers', '0', '--hosts', '1', ...cluster('refuse')], shortWait);
   const { code } = await host.exited;
   assert.equal(code, 2, host.output());
-  const errLines = host.output().split('\n').filter((l) => l.startsWith('pixelsense:'));
+  const errLines = host
+    .output()
+    .split('\n')
+    .filter((l) => l.startsWith('pixelsense:'));
   assert.equal(errLines.length, 1);
   assert.match(errLines[0] as string, /refused by the coordinator .*data set content differs/);
   assert.equal(r.code, 1, r.proc.output());
@@ -172,12 +191,18 @@ test('malformed messages are counted and logged, their micro-batches recomputed,
   const liar = track(await startHost(nats.authUrl, 'm1', cluster('bad'), { PIXELSENSE_HOST_FAULT: 'corrupt@1' }));
   const honest = track(await startHost(nats.authUrl, 'm2', cluster('bad')));
   t.after(() => stopAll([liar, honest]));
-  const proc = track(startTrain([config, '--nats', nats.authUrl, '--out', out('malformed'), '--workers', '0', '--hosts', '2', '--json', ...cluster('bad')]));
+  const proc = track(
+    startTrain([config, '--nats', nats.authUrl, '--out', out('malformed'), '--workers', '0', '--hosts', '2', '--json', ...cluster('bad')]),
+  );
   await proc.waitFor(/host m\d joined/);
   // Garbage from an authenticated client on the coordinator's subjects.
   const runId = (JSON.parse(readFileSync(join(out('malformed'), 'run.json'), 'utf8')) as { run_id: string }).run_id;
   const nc = await connect({ servers: nats.url, token: nats.token });
-  for (const bytes of [new Uint8Array([1, 2, 3]), new Uint8Array(5000).fill(0xff), new TextEncoder().encode('\u0010\u0000\u0000\u0000{"kind":"result"}')]) {
+  for (const bytes of [
+    new Uint8Array([1, 2, 3]),
+    new Uint8Array(5000).fill(0xff),
+    new TextEncoder().encode('\u0010\u0000\u0000\u0000{"kind":"result"}'),
+  ]) {
     nc.publish('bad.heartbeat', bytes);
     nc.publish(`bad.run.${runId}.result.intruder`, bytes);
   }
@@ -187,16 +212,26 @@ test('malformed messages are counted and logged, their micro-batches recomputed,
   assert.equal(code, 0, proc.output());
   assert.equal(weightsSha(out('malformed')), reference);
   const bad = events(out('malformed')).filter((e) => e['event'] === 'bad_message');
-  assert.ok(bad.some((e) => e['host'] === 'm1'), JSON.stringify(bad));
-  assert.ok(bad.some((e) => e['host'] === 'unknown'), JSON.stringify(bad));
+  assert.ok(
+    bad.some((e) => e['host'] === 'm1'),
+    JSON.stringify(bad),
+  );
+  assert.ok(
+    bad.some((e) => e['host'] === 'unknown'),
+    JSON.stringify(bad),
+  );
 });
 
-test('when the last host is gone and none joins within the join timeout, the run checkpoints and exits 1 with the resume command', { skip }, async (t) => {
+test('when the last host is gone and none joins within the join timeout, the run checkpoints and exits 1 with the resume command', {
+  skip,
+}, async (t) => {
   const only = track(await startHost(nats.authUrl, 'last', cluster('last'), { PIXELSENSE_HOST_FAULT: 'stall@2' }));
   t.after(() => stopAll([only]));
   const shortWait = join(work, 'short-wait-last.yaml');
   writeFileSync(shortWait, readFileSync(config, 'utf8').replace('joinTimeoutSeconds: 20', 'joinTimeoutSeconds: 3'));
-  const proc = track(startTrain([shortWait, '--nats', nats.authUrl, '--out', out('last'), '--workers', '0', '--hosts', '1', ...cluster('last')]));
+  const proc = track(
+    startTrain([shortWait, '--nats', nats.authUrl, '--out', out('last'), '--workers', '0', '--hosts', '1', ...cluster('last')]),
+  );
   await only.waitFor(/stalling step 2/);
   only.kill('SIGKILL');
   const { code } = await proc.exited;
@@ -205,7 +240,10 @@ test('when the last host is gone and none joins within the join timeout, the run
   assert.match(proc.output(), new RegExp(`resume with: pixelsense train --resume ${out('last').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
   const log = events(out('last'));
   assert.ok(log.some((e) => e['event'] === 'host_lost' && e['host'] === 'last'));
-  assert.ok(log.some((e) => e['event'] === 'checkpoint' && e['step'] === 2), 'the last completed step is checkpointed');
+  assert.ok(
+    log.some((e) => e['event'] === 'checkpoint' && e['step'] === 2),
+    'the last completed step is checkpointed',
+  );
 });
 
 test('a host of another PixelSense version is refused with one line', { skip }, async (t) => {
@@ -216,11 +254,20 @@ test('a host of another PixelSense version is refused with one line', { skip }, 
   const r = await train('version', ['--workers', '1', '--hosts', '1', ...cluster('version')], shortWait);
   const { code } = await host.exited;
   assert.equal(code, 2, host.output());
-  assert.match(host.output().split('\n').filter((l) => l.startsWith('pixelsense:')).join('\n'), /^pixelsense: host future: refused by the coordinator .*PixelSense version 99\.0\.0 .* differs/);
+  assert.match(
+    host
+      .output()
+      .split('\n')
+      .filter((l) => l.startsWith('pixelsense:'))
+      .join('\n'),
+    /^pixelsense: host future: refused by the coordinator .*PixelSense version 99\.0\.0 .* differs/,
+  );
   assert.equal(r.code, 1);
 });
 
-test('user and password in the NATS URL authenticate hosts and coordinator, and the password is not saved in the run directory', { skip }, async (t) => {
+test('user and password in the NATS URL authenticate hosts and coordinator, and the password is not saved in the run directory', {
+  skip,
+}, async (t) => {
   const server = await startNats({ user: { name: 'ann', password: 'p@ss:word' } });
   const host = track(await startHost(server.authUrl, 'u1'));
   t.after(async () => {
@@ -231,6 +278,7 @@ test('user and password in the NATS URL authenticate hosts and coordinator, and 
   const { code } = await proc.exited;
   assert.equal(code, 0, proc.output());
   assert.equal(weightsSha(out('userpass')), reference);
-  for (const f of ['config.yaml', 'run.json', 'log.jsonl']) assert.ok(!readFileSync(join(out('userpass'), f), 'utf8').includes('word'), `${f} holds no password`);
+  for (const f of ['config.yaml', 'run.json', 'log.jsonl'])
+    assert.ok(!readFileSync(join(out('userpass'), f), 'utf8').includes('word'), `${f} holds no password`);
   assert.ok(!proc.output().includes('p%40ss'), 'no password in the output');
 });

@@ -23,7 +23,8 @@ function whySkip(): string | false {
   const nats = natsServerBin();
   if (!nats) return 'nats-server is not installed (scripts/ensure-nats.sh installs it)';
   const probe = spawnSync('unshare', ['-rn', 'sh', '-c', 'ip link set lo up && command -v tc >/dev/null'], { encoding: 'utf8' });
-  if (probe.error || probe.status !== 0) return `no private network namespace here (unshare -rn, ip, tc): ${(probe.error?.message ?? probe.stderr ?? '').trim() || `exit ${probe.status}`}`;
+  if (probe.error || probe.status !== 0)
+    return `no private network namespace here (unshare -rn, ip, tc): ${(probe.error?.message ?? probe.stderr ?? '').trim() || `exit ${probe.status}`}`;
   return false;
 }
 
@@ -46,7 +47,9 @@ kill $h1 $h2; wait $h1 $h2; kill $nats; wait $nats
 exit $code
 `;
 
-test('inside a network namespace with netem latency and a rate limit on its loopback, two hosts still give the weights of one local worker', { skip }, async () => {
+test('inside a network namespace with netem latency and a rate limit on its loopback, two hosts still give the weights of one local worker', {
+  skip,
+}, async () => {
   const work = tempDir('pixelsense-netns-');
   const config = join(work, 'tiny.yaml');
   writeFileSync(
@@ -60,7 +63,13 @@ cluster: { joinTimeoutSeconds: 60 }
   );
   const local = await runCli(['train', config, '--workers', '1', '--out', join(work, 'local')]);
   assert.equal(local.code, 0, local.stderr);
-  const p = startProc('unshare', ['-rn', 'bash', '-c', SCRIPT], { NATS_BIN: natsServerBin() as string, TOKEN: 'netns-token', WORK: work, CLI, CONFIG: config });
+  const p = startProc('unshare', ['-rn', 'bash', '-c', SCRIPT], {
+    NATS_BIN: natsServerBin() as string,
+    TOKEN: 'netns-token',
+    WORK: work,
+    CLI,
+    CONFIG: config,
+  });
   const shaping = await p.waitFor(/^SHAPING /);
   process.stdout.write(`${shaping}\n`);
   const { code } = await p.exited;

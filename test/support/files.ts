@@ -19,7 +19,9 @@ export function yamlFile(dir: string, text: string, name = `config-${++written}.
 
 /** A valid 1x1 PNG whose header claims 20000x20000: a decompression bomb's signature, in 70 bytes. */
 export async function hugeHeaderPng(file: string): Promise<string> {
-  const png = await sharp({ create: { width: 1, height: 1, channels: 3, background: '#000' } }).png().toBuffer();
+  const png = await sharp({ create: { width: 1, height: 1, channels: 3, background: '#000' } })
+    .png()
+    .toBuffer();
   png.writeUInt32BE(20000, 16);
   png.writeUInt32BE(20000, 20);
   png.writeUInt32BE(crc32(png.subarray(12, 29)), 29); // IHDR CRC covers type + data

@@ -14,7 +14,8 @@ export const SRC = resolve(dirname(fileURLToPath(import.meta.url)), '../../../sr
 /** Module path relative to src/ (e.g. coordinator/training/trainer.ts) -> the modules it imports. */
 export type ImportGraph = Map<string, Set<string>>;
 
-const IMPORT = /(?:^|[\s;])(?:import|export)\s[^'"]*?from\s*['"](\.[^'"]+)['"]|import\(\s*['"](\.[^'"]+)['"]\s*\)|^import\s+['"](\.[^'"]+)['"]/gm;
+const IMPORT =
+  /(?:^|[\s;])(?:import|export)\s[^'"]*?from\s*['"](\.[^'"]+)['"]|import\(\s*['"](\.[^'"]+)['"]\s*\)|^import\s+['"](\.[^'"]+)['"]/gm;
 
 function walk(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
@@ -60,10 +61,12 @@ export function roomPairs(graph: ImportGraph): string[] {
       if (a && b && a !== b) edges.add(`${a} ${b}`);
     }
   }
-  return [...edges].filter((e) => {
-    const [a, b] = e.split(' ') as [string, string];
-    return a < b && edges.has(`${b} ${a}`);
-  }).map((e) => e.replace(' ', ' <-> '));
+  return [...edges]
+    .filter((e) => {
+      const [a, b] = e.split(' ') as [string, string];
+      return a < b && edges.has(`${b} ${a}`);
+    })
+    .map((e) => e.replace(' ', ' <-> '));
 }
 
 /** One import cycle (its modules, the first repeated at the end), or null: depth-first search with colours. */

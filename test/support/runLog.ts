@@ -29,7 +29,12 @@ export function readLog(runDir: string): LogEvent[] {
  * process ends first or nothing happens within `timeoutMs`. The 20 ms poll
  * is how often the file is looked at, not a guess at when the run gets there.
  */
-export async function waitForLog(runDir: string, done: Promise<Run>, ready: (events: LogEvent[]) => boolean, timeoutMs = 120_000): Promise<void> {
+export async function waitForLog(
+  runDir: string,
+  done: Promise<Run>,
+  ready: (events: LogEvent[]) => boolean,
+  timeoutMs = 120_000,
+): Promise<void> {
   let ended: Run | undefined;
   void done.then((r) => (ended = r));
   const deadline = Date.now() + timeoutMs;

@@ -14,7 +14,9 @@ import { planModel } from '../../shared/modelPlan.js';
 import { initialWeights } from '../training/parameterServer.js';
 
 /** What the check thread posts back (GradientCheck from src/worker/gradientCheck.ts, as plain data). */
-export type CheckReply = { ok: true; check: { relativeDifference: number; tolerance: number; agree: boolean } } | { ok: false; error: string };
+export type CheckReply =
+  | { ok: true; check: { relativeDifference: number; tolerance: number; agree: boolean } }
+  | { ok: false; error: string };
 
 /** The config to train with: `auto` resolved to 'tensorflow' when its gradient agrees with wasm's, else to 'wasm'. */
 export async function checkAutoBackend(cfg: Config, dataset: SharedDataset, log: (line: string) => void): Promise<Config> {
@@ -36,7 +38,12 @@ export async function checkAutoBackend(cfg: Config, dataset: SharedDataset, log:
  * run's initial weights) through `candidate` and `reference` in a fresh
  * thread. Never rejects: a failure is a reply with ok false.
  */
-export function runGradientCheck(cfg: Config, dataset: SharedDataset, candidate: 'tensorflow' | 'wasm' | 'cpu', reference: 'tensorflow' | 'wasm' | 'cpu'): Promise<CheckReply> {
+export function runGradientCheck(
+  cfg: Config,
+  dataset: SharedDataset,
+  candidate: 'tensorflow' | 'wasm' | 'cpu',
+  reference: 'tensorflow' | 'wasm' | 'cpu',
+): Promise<CheckReply> {
   const plan = planModel(cfg.model);
   const weights = new Float32Array(plan.paramCount + plan.stateCount);
   initialWeights(plan, cfg.train.seed, weights);

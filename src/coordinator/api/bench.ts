@@ -50,11 +50,19 @@ export const BENCH_CHART = 'bench-scaling';
 export const BENCH_MICRO_BATCH: Readonly<Record<ModelKind, number>> = { ann: 64, cnn: 32 };
 
 /** The config a bench run trains with: the model's defaults, metrics off, evaluation never due within the run. */
-export function benchConfig(kind: ModelKind, o: { batchSize: number; steps: number; warmup: number; workers: number; backend: BackendChoice; stockKernels: boolean }): Config {
+export function benchConfig(
+  kind: ModelKind,
+  o: { batchSize: number; steps: number; warmup: number; workers: number; backend: BackendChoice; stockKernels: boolean },
+): Config {
   return parseConfig(
     {
       model: { kind },
-      train: { batchSize: o.batchSize, microBatchSize: Math.min(BENCH_MICRO_BATCH[kind], o.batchSize), maxSteps: o.warmup + o.steps, epochs: 1 },
+      train: {
+        batchSize: o.batchSize,
+        microBatchSize: Math.min(BENCH_MICRO_BATCH[kind], o.batchSize),
+        maxSteps: o.warmup + o.steps,
+        epochs: 1,
+      },
       runtime: { workers: o.workers, backend: o.backend, stockKernels: o.stockKernels },
       metrics: { enabled: false },
     },
@@ -71,7 +79,13 @@ async function measureTraining(
 ): Promise<{ sample: BenchSample; backend: string; bytesPerStep?: { sent: number; received: number } }> {
   const { warmup, steps, repeat } = o;
   const dir = mkdtempSync(join(tmpdir(), 'pixelsense-bench-'));
-  const metrics = new TrainingMetrics({ runId: 'bench', model: cfg.model.kind, backend: cfg.runtime.backend, workers, configFile: CONFIG_LABEL });
+  const metrics = new TrainingMetrics({
+    runId: 'bench',
+    model: cfg.model.kind,
+    backend: cfg.runtime.backend,
+    workers,
+    configFile: CONFIG_LABEL,
+  });
   const runId = `bench${Math.random().toString(36).slice(2, 8)}`;
   let cluster: ClusterSession | null = null;
   try {
@@ -101,7 +115,8 @@ async function measureTraining(
       for (let i = 0; i < steps; i++) await trainer.trainStep();
       const wall = (performance.now() - t0) / 1000;
       const after = cluster?.traffic();
-      if (before && after) bytesPerStep = { sent: (after.sent - before.sent) / steps, received: (after.received - before.received) / steps };
+      if (before && after)
+        bytesPerStep = { sent: (after.sent - before.sent) / steps, received: (after.received - before.received) / steps };
       sample = sampleFromSteps({ model: cfg.model.kind, workers, repeat }, measured, wall, process.memoryUsage().rss);
       backend = trainer.backend;
     } finally {
@@ -122,7 +137,8 @@ async function measureTraining(
 /** The options with their defaults, checked: a UsageError names the option. */
 function settings(o: BenchOptions) {
   const models: ModelKind[] = [...new Set<ModelKind>(o.models ?? ['ann', 'cnn'])];
-  if (models.length === 0 || models.some((m) => m !== 'ann' && m !== 'cnn')) throw new UsageError(`models must be a non-empty list of 'ann' and 'cnn' (got ${JSON.stringify(o.models)})`);
+  if (models.length === 0 || models.some((m) => m !== 'ann' && m !== 'cnn'))
+    throw new UsageError(`models must be a non-empty list of 'ann' and 'cnn' (got ${JSON.stringify(o.models)})`);
   const requested = [...(o.workers ?? [1, 2])];
   if (requested.length === 0 || requested.some((n) => !Number.isInteger(n) || n < 1 || n > 256)) {
     throw new UsageError(`workers must be a non-empty list of integers from 1 to 256 (got ${JSON.stringify(o.workers)})`);
@@ -131,12 +147,26 @@ function settings(o: BenchOptions) {
   const warmup = o.warmup ?? 5;
   const repeats = o.repeats ?? 3;
   const batchSize = o.batchSize ?? 128;
-  for (const [k, v] of [['steps', steps], ['repeats', repeats], ['batchSize', batchSize]] as const) {
+  for (const [k, v] of [
+    ['steps', steps],
+    ['repeats', repeats],
+    ['batchSize', batchSize],
+  ] as const) {
     if (!Number.isInteger(v) || v < 1) throw new UsageError(`${k} must be a positive integer (got ${v})`);
   }
   if (!Number.isInteger(warmup) || warmup < 0) throw new UsageError(`warmup must be an integer >= 0 (got ${warmup})`);
   const counts = [...new Set([1, ...requested])].sort((a, b) => a - b);
-  return { models, requested, counts, steps, warmup, repeats, batchSize, backend: o.backend ?? 'auto', stockKernels: o.stockKernels === true };
+  return {
+    models,
+    requested,
+    counts,
+    steps,
+    warmup,
+    repeats,
+    batchSize,
+    backend: o.backend ?? 'auto',
+    stockKernels: o.stockKernels === true,
+  };
 }
 
 /**
@@ -154,7 +184,8 @@ export async function bench(o: BenchOptions = {}): Promise<BenchReport> {
   const loadStart = loadavg()[0] ?? 0;
 
   const dataset = await loadFashionMnist({ dataDir: o.dataDir, testLimit: 100, log });
-  if (dataset.train.count < batchSize) throw new UsageError(`batch size ${batchSize} is larger than the training set (${dataset.train.count})`);
+  if (dataset.train.count < batchSize)
+    throw new UsageError(`batch size ${batchSize} is larger than the training set (${dataset.train.count})`);
   const over = counts.filter((w) => w > cores);
   log(
     `bench: ${models.join(', ')} | workers ${counts.join(', ')}${over.length ? ` (${over.join(', ')} oversubscribed: ${cores} cores)` : ''} | ${warmup} + ${steps} steps x ${repeats} | batch ${batchSize}` +
@@ -165,7 +196,8 @@ export async function bench(o: BenchOptions = {}): Promise<BenchReport> {
   for (const m of models) {
     const perStep = Math.ceil(batchSize / microBatch[m]);
     const idle = counts.filter((w) => w > perStep);
-    if (idle.length) log(`bench: a ${m} step has ${perStep} micro-batches of ${microBatch[m]}: at W=${idle.join(', ')} only ${perStep} workers get work`);
+    if (idle.length)
+      log(`bench: a ${m} step has ${perStep} micro-batches of ${microBatch[m]}: at W=${idle.join(', ')} only ${perStep} workers get work`);
   }
 
   const clusterSamples: ClusterSample[] = [];
@@ -181,9 +213,18 @@ export async function bench(o: BenchOptions = {}): Promise<BenchReport> {
   for (const model of models) {
     for (let repeat = 1; repeat <= repeats; repeat++) {
       const base = { batchSize, steps, warmup, backend: backendChoice, stockKernels };
-      const fit = await measureFit({ config: benchConfig(model, { ...base, workers: 1 }), backend: backendChoice, stockKernels, dataset, warmup, steps });
+      const fit = await measureFit({
+        config: benchConfig(model, { ...base, workers: 1 }),
+        backend: backendChoice,
+        stockKernels,
+        dataset,
+        warmup,
+        steps,
+      });
       fits.push({ model, repeat, examples_per_sec: fit.examplesPerSecond, step_ms: fit.stepSeconds * 1000 });
-      log(`${model} model.fit   repeat ${repeat}/${repeats}: ${Math.round(fit.examplesPerSecond)} ex/s (${(fit.stepSeconds * 1000).toFixed(1)} ms/step)`);
+      log(
+        `${model} model.fit   repeat ${repeat}/${repeats}: ${Math.round(fit.examplesPerSecond)} ex/s (${(fit.stepSeconds * 1000).toFixed(1)} ms/step)`,
+      );
       for (const workers of counts) {
         const cfg = benchConfig(model, { ...base, workers });
         const m = await measureTraining(cfg, dataset, workers, { warmup, steps, repeat, ceiling: o.ceiling === true, log });
@@ -203,7 +244,15 @@ export async function bench(o: BenchOptions = {}): Promise<BenchReport> {
         const m = await measureTraining(cfg, dataset, 0, { warmup, steps, repeat, ceiling: false, log });
         const s = m.sample;
         const b = m.bytesPerStep ?? { sent: 0, received: 0 };
-        clusterSamples.push({ model, repeat, hosts, examples_per_sec: s.examples_per_sec, step_ms: s.step_ms, bytes_sent_per_step: b.sent, bytes_received_per_step: b.received });
+        clusterSamples.push({
+          model,
+          repeat,
+          hosts,
+          examples_per_sec: s.examples_per_sec,
+          step_ms: s.step_ms,
+          bytes_sent_per_step: b.sent,
+          bytes_received_per_step: b.received,
+        });
         log(
           `${model} ${hosts} hosts (no local workers) repeat ${repeat}/${repeats}: ${Math.round(s.examples_per_sec)} ex/s | step ${s.step_ms.toFixed(1)} ms | ` +
             `${(b.sent / 1e6).toFixed(2)} MB sent + ${(b.received / 1e6).toFixed(2)} MB received per step`,
@@ -214,14 +263,24 @@ export async function bench(o: BenchOptions = {}): Promise<BenchReport> {
 
   let comm = null;
   if (o.comm) {
-    const params = planModel(benchConfig('cnn', { batchSize, steps, warmup, workers: 1, backend: backendChoice, stockKernels }).model).paramCount;
+    const params = planModel(
+      benchConfig('cnn', { batchSize, steps, warmup, workers: 1, backend: backendChoice, stockKernels }).model,
+    ).paramCount;
     log(`bench --comm: moving a ${((params * 4) / 1e6).toFixed(2)} MB gradient between threads`);
     comm = await measureComm(params);
   }
 
   const { rows, baseline } = aggregate(samples, fits, cores);
   const report: BenchReport = {
-    machine: { cpu: cpus()[0]?.model.trim() ?? 'unknown CPU', cores, node: process.version, backend, platform: `${platform()} ${release()}`, load_start: loadStart, load_end: loadavg()[0] ?? 0 },
+    machine: {
+      cpu: cpus()[0]?.model.trim() ?? 'unknown CPU',
+      cores,
+      node: process.version,
+      backend,
+      platform: `${platform()} ${release()}`,
+      load_start: loadStart,
+      load_end: loadavg()[0] ?? 0,
+    },
     settings: { models, workers: counts, steps, warmup, batch_size: batchSize, micro_batch_size: microBatch, repeats },
     started,
     results: rows,

@@ -50,7 +50,25 @@ export interface TrainHooks {
 }
 
 /** Options that may change on resume: they do not alter the weights a run produces. */
-const RESUMABLE = new Set(['nats', 'hosts', 'natsCreds', 'cluster', 'workers', 'maxSteps', 'backend', 'stockKernels', 'dataDir', 'metrics', 'overwrite', 'resume', 'signal', 'onStep', 'onEval', 'onStart', 'log']);
+const RESUMABLE = new Set([
+  'nats',
+  'hosts',
+  'natsCreds',
+  'cluster',
+  'workers',
+  'maxSteps',
+  'backend',
+  'stockKernels',
+  'dataDir',
+  'metrics',
+  'overwrite',
+  'resume',
+  'signal',
+  'onStep',
+  'onEval',
+  'onStart',
+  'log',
+]);
 
 /**
  * Train a model. Resolves when the run ends (completed, max steps, target
@@ -108,7 +126,10 @@ export async function runTraining(source: ConfigSource | undefined, o: TrainOpti
   let cfg = loadConfig(configSource, overrides);
   const plan = planModel(cfg.model);
   // The checkpoint's sizes are checked against this config's model before anything is restored.
-  const resume = resumeDir !== undefined ? latestCheckpoint(resumeDir, configHash(cfg), { weights: plan.paramCount + plan.stateCount, params: plan.paramCount }) : undefined;
+  const resume =
+    resumeDir !== undefined
+      ? latestCheckpoint(resumeDir, configHash(cfg), { weights: plan.paramCount + plan.stateCount, params: plan.paramCount })
+      : undefined;
   const reporter = hooks.reporter ?? createReporter({ quiet: true });
   const log = o.log ?? (() => {});
 
@@ -128,14 +149,24 @@ export async function runTraining(source: ConfigSource | undefined, o: TrainOpti
   // The coordinator exports the model with tfjs-layers; same backend as the workers.
   const backend = await initBackend(cfg.runtime.backend, { stockKernels: cfg.runtime.stockKernels });
   const fallback = backend !== 'tensorflow' && cfg.runtime.backend === 'auto' ? tfjsNodeUnavailableReason() : undefined;
-  if (fallback !== undefined && hooks.verbose === true) log(`backend: auto chose ${backend}: @tensorflow/tfjs-node did not load (${fallback})`);
+  if (fallback !== undefined && hooks.verbose === true)
+    log(`backend: auto chose ${backend}: @tensorflow/tfjs-node did not load (${fallback})`);
   // A resume must continue the same run: the same data (by content, not path) and the same backend.
   const dataHash = datasetHash(dataset);
-  if (resume && resumeDir !== undefined) for (const note of checkResumeIdentity(resumeDir, resume, { dataHash, backend, dataSource: dataset.source })) log(`note: ${note}`);
+  if (resume && resumeDir !== undefined)
+    for (const note of checkResumeIdentity(resumeDir, resume, { dataHash, backend, dataSource: dataset.source })) log(`note: ${note}`);
   const runId = randomUUID().slice(0, 8);
   const metrics = new TrainingMetrics({ runId, model: cfg.model.kind, backend, workers, configFile });
   // The live page (GET / beside /metrics) follows the trainer's events; it is read-only.
-  const live = RunState.forConfig(cfg, { runId, architecture: describePlan(plan), backend, workers, configFile, trainCount: dataset.train.count, outDir: resumeDir ?? o.out ?? '' });
+  const live = RunState.forConfig(cfg, {
+    runId,
+    architecture: describePlan(plan),
+    backend,
+    workers,
+    configFile,
+    trainCount: dataset.train.count,
+    outDir: resumeDir ?? o.out ?? '',
+  });
   const endpoint = cfg.metrics.enabled
     ? await startMetricsServer({ host: cfg.metrics.host, port: cfg.metrics.port, registry: metrics.registry, routes: liveRoutes(live) })
     : null;
@@ -144,7 +175,8 @@ export async function runTraining(source: ConfigSource | undefined, o: TrainOpti
   try {
     if (endpoint) log(`metrics: ${endpoint.url}`);
     if (endpoint) log(`live: ${endpoint.baseUrl}`);
-    const runDir = resumeDir !== undefined ? RunDir.open(resumeDir) : RunDir.create(o.out ?? defaultRunDir(cfg.model.kind), o.overwrite === true);
+    const runDir =
+      resumeDir !== undefined ? RunDir.open(resumeDir) : RunDir.create(o.out ?? defaultRunDir(cfg.model.kind), o.overwrite === true);
     // overwrite: RunDir.create has removed the previous run's model, checkpoints and records.
     if (resumeDir === undefined) runDir.writeConfig(withoutNatsSecrets(written));
     live.info.outDir = runDir.path;
@@ -180,12 +212,16 @@ export async function runTraining(source: ConfigSource | undefined, o: TrainOpti
       resumedFromStep: resume?.step ?? null,
     });
     if (resume && cfg.train.maxSteps !== null && resume.step >= cfg.train.maxSteps) {
-      log(`the run is already at step ${resume.step} and --max-steps is ${cfg.train.maxSteps}: nothing to train; pass a larger --max-steps, or none to finish the run`);
+      log(
+        `the run is already at step ${resume.step} and --max-steps is ${cfg.train.maxSteps}: nothing to train; pass a larger --max-steps, or none to finish the run`,
+      );
     }
 
     if (cfg.cluster.nats !== null) {
       cluster = await openCluster(cfg, { runId, dataset, metrics, log: (r) => runDir.log(r), say: log });
-      log(`cluster '${cfg.cluster.name}' on NATS ${cluster.servers}: ${workers} local workers${cfg.cluster.hosts > 0 ? `, waiting for ${cfg.cluster.hosts} hosts` : ''}`);
+      log(
+        `cluster '${cfg.cluster.name}' on NATS ${cluster.servers}: ${workers} local workers${cfg.cluster.hosts > 0 ? `, waiting for ${cfg.cluster.hosts} hosts` : ''}`,
+      );
     }
     const executor = cluster?.factory;
     const signal = o.signal;
@@ -212,7 +248,17 @@ export async function runTraining(source: ConfigSource | undefined, o: TrainOpti
     const { onStep, onEval } = o;
     if (onStep) {
       trainer.events.on('step', (s) =>
-        onStep({ step: s.step, epoch: s.epoch, epochs: s.epochs, lastStep: s.lastStep, loss: s.loss, accuracy: s.accuracy, examplesPerSecond: s.examplesPerSecond, lr: s.lr, elapsedSeconds: s.elapsedSeconds }),
+        onStep({
+          step: s.step,
+          epoch: s.epoch,
+          epochs: s.epochs,
+          lastStep: s.lastStep,
+          loss: s.loss,
+          accuracy: s.accuracy,
+          examplesPerSecond: s.examplesPerSecond,
+          lr: s.lr,
+          elapsedSeconds: s.elapsedSeconds,
+        }),
       );
     }
     if (onEval) trainer.events.on('eval', (r) => onEval({ ...r }));
@@ -312,7 +358,13 @@ export function trainSummary(r: TrainResult): TrainSummary {
   };
 }
 
-async function finishMetrics(cfg: Config, metrics: TrainingMetrics, endpoint: MetricsEndpoint | null, runId: string, log: (line: string) => void): Promise<void> {
+async function finishMetrics(
+  cfg: Config,
+  metrics: TrainingMetrics,
+  endpoint: MetricsEndpoint | null,
+  runId: string,
+  log: (line: string) => void,
+): Promise<void> {
   if (cfg.metrics.pushgateway) {
     try {
       await pushMetrics(cfg.metrics.pushgateway, metrics.registry, 'pixelsense', { run_id: runId });

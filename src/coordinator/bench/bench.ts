@@ -12,7 +12,18 @@ import type { WorkerMemory } from '../../shared/messages.js';
 import type { StepEvent } from '../training/stepEvent.js';
 import type { BaselineRow, BenchRow, BenchReport, BenchSample, FitSample, Machine, ModelKind, Stat } from './benchReport.js';
 
-export type { BaselineRow, BenchReport, BenchRow, BenchSample, BenchSettings, FitSample, Machine, ModelKind, Stat, StepColumns } from './benchReport.js';
+export type {
+  BaselineRow,
+  BenchReport,
+  BenchRow,
+  BenchSample,
+  BenchSettings,
+  FitSample,
+  Machine,
+  ModelKind,
+  Stat,
+  StepColumns,
+} from './benchReport.js';
 
 const MB = 1e6;
 
@@ -67,7 +78,11 @@ export function sampleFromSteps(
 }
 
 /** Rows per (model, workers) and the model.fit baselines, from all repeats. */
-export function aggregate(samples: readonly BenchSample[], fits: readonly FitSample[], cores: number): { rows: BenchRow[]; baseline: BaselineRow[] } {
+export function aggregate(
+  samples: readonly BenchSample[],
+  fits: readonly FitSample[],
+  cores: number,
+): { rows: BenchRow[]; baseline: BaselineRow[] } {
   const models = [...new Set(samples.map((s) => s.model))];
   const rows: BenchRow[] = [];
   const baseline: BaselineRow[] = [];
@@ -113,7 +128,12 @@ export function aggregate(samples: readonly BenchSample[], fits: readonly FitSam
     const f = fits.filter((s) => s.model === model);
     if (f.length) {
       const eps = stat(f.map((s) => s.examples_per_sec));
-      baseline.push({ model, examples_per_sec: eps, step_ms: median(f.map((s) => s.step_ms)), w1_over_fit: Number.isFinite(w1) && eps.median > 0 ? w1 / eps.median : null });
+      baseline.push({
+        model,
+        examples_per_sec: eps,
+        step_ms: median(f.map((s) => s.step_ms)),
+        w1_over_fit: Number.isFinite(w1) && eps.median > 0 ? w1 / eps.median : null,
+      });
     }
   }
   return { rows, baseline };
@@ -158,12 +178,17 @@ const range = (s: Stat) => `${f0(s.median)} [${f0(s.min)}–${f0(s.max)}]`;
 export function targetLines(rows: readonly BenchRow[], baseline: readonly BaselineRow[], cores: number): string[] {
   const out: string[] = [];
   for (const b of baseline) {
-    if (b.w1_over_fit !== null) out.push(`${b.model.toUpperCase()} W=1 vs model.fit: ${fx(b.w1_over_fit)} (target >= 0.95x): ${b.w1_over_fit >= 0.95 ? 'met' : 'not met'}`);
+    if (b.w1_over_fit !== null)
+      out.push(
+        `${b.model.toUpperCase()} W=1 vs model.fit: ${fx(b.w1_over_fit)} (target >= 0.95x): ${b.w1_over_fit >= 0.95 ? 'met' : 'not met'}`,
+      );
   }
   if (cores === 2) {
     for (const row of rows.filter((r) => r.workers === 2 && r.speedup !== null)) {
       const target = row.model === 'cnn' ? 1.8 : 1.6;
-      out.push(`${row.model.toUpperCase()} W=2 vs W=1 on 2 cores: ${fx(row.speedup)} (target >= ${target}x): ${(row.speedup ?? 0) >= target ? 'met' : 'not met'}`);
+      out.push(
+        `${row.model.toUpperCase()} W=2 vs W=1 on 2 cores: ${fx(row.speedup)} (target >= ${target}x): ${(row.speedup ?? 0) >= target ? 'met' : 'not met'}`,
+      );
     }
   }
   return out;
@@ -176,8 +201,11 @@ export function benchMarkdown(r: BenchReport, chartFile: string): string {
     '',
     machineLine(r.machine),
     '',
-    `${r.started} | ${s.steps} measured steps after ${s.warmup} warm-up, ${s.repeats} repeat(s) | global batch ${s.batch_size} (micro-batches: ${Object.entries(s.micro_batch_size).map(([m, n]) => `${m} ${n}`).join(', ')}) | ` +
-      `load average ${r.machine.load_start.toFixed(2)} at start, ${r.machine.load_end.toFixed(2)} at end`,
+    `${r.started} | ${s.steps} measured steps after ${s.warmup} warm-up, ${s.repeats} repeat(s) | global batch ${s.batch_size} (micro-batches: ${Object.entries(
+      s.micro_batch_size,
+    )
+      .map(([m, n]) => `${m} ${n}`)
+      .join(', ')}) | ` + `load average ${r.machine.load_start.toFixed(2)} at start, ${r.machine.load_end.toFixed(2)} at end`,
     '',
     'Examples/s: median [min–max] over repeats. Step columns: median ms per step; they add up to the step. ' +
       'Memory: RSS of the whole process; heap, tf and wasm per worker thread. See docs/bench.md.',
@@ -187,7 +215,9 @@ export function benchMarkdown(r: BenchReport, chartFile: string): string {
     const rows = r.results.filter((x) => x.model === model);
     const b = r.baseline_fit.find((x) => x.model === model);
     lines.push(`## ${model.toUpperCase()}`, '');
-    lines.push('| workers | examples/s | speed-up | efficiency | step ms | compute | broadcast | wait | reduce | update | overhead | compute share | RSS MB | heap/worker MB | tf/worker MB | wasm/worker MB |');
+    lines.push(
+      '| workers | examples/s | speed-up | efficiency | step ms | compute | broadcast | wait | reduce | update | overhead | compute share | RSS MB | heap/worker MB | tf/worker MB | wasm/worker MB |',
+    );
     lines.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
     if (b) lines.push(`| model.fit (1 thread) | ${range(b.examples_per_sec)} | | | ${f1(b.step_ms)} | | | | | | | | | | | |`);
     for (const x of rows) {
@@ -212,7 +242,8 @@ export function benchMarkdown(r: BenchReport, chartFile: string): string {
       '| method | µs per gradient, median [min–max] | µs per MB | µs per MB beyond the empty round trip |',
       '|---|---|---|---|',
       ...c.rows.map(
-        (x) => `| ${x.method} | ${f0(x.median_us)} [${f0(x.min_us)}–${f0(x.max_us)}] | ${x.us_per_mb === null ? '–' : f0(x.us_per_mb)} | ${x.net_us_per_mb === null ? '–' : f0(x.net_us_per_mb)} |`,
+        (x) =>
+          `| ${x.method} | ${f0(x.median_us)} [${f0(x.min_us)}–${f0(x.max_us)}] | ${x.us_per_mb === null ? '–' : f0(x.us_per_mb)} | ${x.net_us_per_mb === null ? '–' : f0(x.net_us_per_mb)} |`,
       ),
       '',
     );
@@ -253,18 +284,55 @@ export function scalingSpec(rows: readonly BenchRow[]): TopLevelSpec {
     const model = r.model.toUpperCase();
     const u1 = rows.find((x) => x.model === r.model && x.workers === 1)?.uncoordinated?.median ?? NaN;
     return [
-      { model, workers: r.workers, line: 'measured', eps: r.examples_per_sec.median, lo: r.examples_per_sec.min, hi: r.examples_per_sec.max, efficiency: r.efficiency },
+      {
+        model,
+        workers: r.workers,
+        line: 'measured',
+        eps: r.examples_per_sec.median,
+        lo: r.examples_per_sec.min,
+        hi: r.examples_per_sec.max,
+        efficiency: r.efficiency,
+      },
       { model, workers: r.workers, line: 'ideal', eps: w1 * r.workers, lo: null, hi: null, efficiency: 1 },
       // The ceiling on the training's scale: W=1 training throughput times the uncoordinated speed-up.
       ...(r.ceiling_speedup !== null && Number.isFinite(u1)
-        ? [{ model, workers: r.workers, line: 'ceiling', eps: w1 * r.ceiling_speedup, lo: null, hi: null, efficiency: r.ceiling_speedup / r.workers }]
+        ? [
+            {
+              model,
+              workers: r.workers,
+              line: 'ceiling',
+              eps: w1 * r.ceiling_speedup,
+              lo: null,
+              hi: null,
+              efficiency: r.ceiling_speedup / r.workers,
+            },
+          ]
         : []),
     ];
   });
   const ceiling = values.some((v) => v.line === 'ceiling');
-  const x = { field: 'workers', type: 'quantitative', title: 'workers', axis: { values: counts, format: 'd' }, scale: { domain: [0, Math.max(...counts) + 0.5] } };
+  const x = {
+    field: 'workers',
+    type: 'quantitative',
+    title: 'workers',
+    axis: { values: counts, format: 'd' },
+    scale: { domain: [0, Math.max(...counts) + 0.5] },
+  };
   const color = { field: 'model', type: 'nominal', title: 'model' };
-  const dash = { field: 'line', type: 'nominal', title: null, scale: { domain: ['measured', 'ideal', 'ceiling'], range: [[1, 0], [5, 4], [1, 3]] }, legend: null };
+  const dash = {
+    field: 'line',
+    type: 'nominal',
+    title: null,
+    scale: {
+      domain: ['measured', 'ideal', 'ceiling'],
+      range: [
+        [1, 0],
+        [5, 4],
+        [1, 3],
+      ],
+    },
+    legend: null,
+  };
   // The CNN runs ~10x slower than the ANN: on one linear axis its line would lie flat on the floor.
   const eps = values.map((v) => v.eps).filter((v) => Number.isFinite(v) && v > 0);
   const logScale = eps.length > 0 && Math.max(...eps) / Math.min(...eps) > 8;
@@ -276,17 +344,33 @@ export function scalingSpec(rows: readonly BenchRow[]): TopLevelSpec {
       {
         transform: [{ filter: `datum.${field} != null && isFinite(datum.${field})` }],
         mark: { type: 'line', point: true },
-        encoding: { x, y: { field, type: 'quantitative', title: yTitle, ...(field === 'eps' && logScale ? { scale: { type: 'log' } } : {}) }, color, strokeDash: dash },
+        encoding: {
+          x,
+          y: { field, type: 'quantitative', title: yTitle, ...(field === 'eps' && logScale ? { scale: { type: 'log' } } : {}) },
+          color,
+          strokeDash: dash,
+        },
       },
       ...(field === 'eps'
-        ? [{ transform: [{ filter: "datum.line == 'measured'" }], mark: 'rule', encoding: { x, y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' }, color } }]
+        ? [
+            {
+              transform: [{ filter: "datum.line == 'measured'" }],
+              mark: 'rule',
+              encoding: { x, y: { field: 'lo', type: 'quantitative' }, y2: { field: 'hi' }, color },
+            },
+          ]
         : []),
     ],
   });
   return {
     data: { values },
     hconcat: [
-      panel('eps', 'Throughput', `bars: min–max; dashed: ideal${ceiling ? '; dotted: ceiling' : ''}`, logScale ? 'examples/s (log scale)' : 'examples/s'),
+      panel(
+        'eps',
+        'Throughput',
+        `bars: min–max; dashed: ideal${ceiling ? '; dotted: ceiling' : ''}`,
+        logScale ? 'examples/s (log scale)' : 'examples/s',
+      ),
       panel('efficiency', 'Parallel efficiency', `dashed: ideal${ceiling ? '; dotted: uncoordinated ceiling' : ''}`, 'speed-up / workers'),
     ],
   } as unknown as TopLevelSpec;

@@ -24,7 +24,12 @@ export interface CeilingResult {
  * caches warm, as after the bench's warm-up steps), then `repeat` times
  * under the clock. The pool starts and stops here.
  */
-export async function measureCeiling(cfg: Config, dataset: SharedDataset, workers: number, o: { warmup: number; repeat: number }): Promise<CeilingResult> {
+export async function measureCeiling(
+  cfg: Config,
+  dataset: SharedDataset,
+  workers: number,
+  o: { warmup: number; repeat: number },
+): Promise<CeilingResult> {
   const plan = planModel(cfg.model);
   const buffers = allocateBuffers(plan, microBatchesPerStep(cfg));
   initialWeights(plan, cfg.train.seed, buffers.weights);
@@ -32,12 +37,24 @@ export async function measureCeiling(cfg: Config, dataset: SharedDataset, worker
   new Uint32Array(order).set(epochPermutation(dataset.train.count, cfg.train.seed, 0));
   const pool = await WorkerPool.start({
     workers,
-    init: { backend: cfg.runtime.backend, stockKernels: cfg.runtime.stockKernels, dataset, training: { config: cfg, order, ...workerBuffers(buffers) } },
+    init: {
+      backend: cfg.runtime.backend,
+      stockKernels: cfg.runtime.stockKernels,
+      dataset,
+      training: { config: cfg, order, ...workerBuffers(buffers) },
+    },
   });
   try {
-    const shards = shardMicroBatches(cutMicroBatches(0, Math.min(cfg.train.batchSize, dataset.train.count), cfg.train.microBatchSize), pool.size);
+    const shards = shardMicroBatches(
+      cutMicroBatches(0, Math.min(cfg.train.batchSize, dataset.train.count), cfg.train.microBatchSize),
+      pool.size,
+    );
     const round = (repeat: number) =>
-      Promise.all(shards.map((microBatches, shard) => pool.run({ kind: 'ceiling', epoch: 0, step: 0, microBatches, repeat }, `ceiling shard ${shard}`)));
+      Promise.all(
+        shards.map((microBatches, shard) =>
+          pool.run({ kind: 'ceiling', epoch: 0, step: 0, microBatches, repeat }, `ceiling shard ${shard}`),
+        ),
+      );
     await round(Math.max(1, o.warmup));
     const t0 = performance.now();
     const results = await round(o.repeat);

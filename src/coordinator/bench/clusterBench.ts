@@ -10,7 +10,6 @@ import type { BenchSample, ClusterSample } from './benchReport.js';
 
 export type { ClusterSample } from './benchReport.js';
 
-
 export function clusterMarkdown(samples: readonly ClusterSample[], local: readonly BenchSample[]): string {
   const lines = [
     '',

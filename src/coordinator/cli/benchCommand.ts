@@ -33,7 +33,14 @@ export interface BenchArgs {
 }
 
 export function defaultBenchDir(now = new Date()): string {
-  return join('runs', `bench-${now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z').replace('T', '-')}`);
+  return join(
+    'runs',
+    `bench-${now
+      .toISOString()
+      .replace(/[-:]/g, '')
+      .replace(/\.\d+Z$/, 'Z')
+      .replace('T', '-')}`,
+  );
 }
 
 export async function runBench(argv: BenchArgs): Promise<number> {

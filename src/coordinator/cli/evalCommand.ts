@@ -26,7 +26,9 @@ export async function runEval(argv: EvalArgs): Promise<number> {
     dataDir: argv['data-dir'],
     log: (l) => process.stderr.write(`${l}\n`),
   });
-  process.stderr.write(`${argv.dir}: ${split} split, ${report.count} examples, ${workers} workers, backend ${backend}, ${seconds.toFixed(2)} s\n`);
+  process.stderr.write(
+    `${argv.dir}: ${split} split, ${report.count} examples, ${workers} workers, backend ${backend}, ${seconds.toFixed(2)} s\n`,
+  );
   if (argv.json) process.stdout.write(`${JSON.stringify(report)}\n`);
   else process.stdout.write(`${formatEvalReport(report)}\n`);
   return 0;

@@ -78,7 +78,8 @@ export async function runTrain(argv: TrainArgs): Promise<number> {
   const r = result as TrainResult;
   const summary: TrainSummary = trainSummary(r);
   if (argv.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
-  if (r.stopReason === 'interrupted') throw new InterruptedError(`interrupted at step ${r.steps}; resume with: pixelsense train --resume ${r.outDir}`);
+  if (r.stopReason === 'interrupted')
+    throw new InterruptedError(`interrupted at step ${r.steps}; resume with: pixelsense train --resume ${r.outDir}`);
   return 0;
 }
 

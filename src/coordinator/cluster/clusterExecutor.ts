@@ -15,7 +15,17 @@
  */
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { ClusterError } from '../../shared/errors.js';
-import { decodeFrame, encodeFrame, encodeMessage, floatBytes, Reassembler, subjects, WireError, type WireHeader, type WireOf } from '../../shared/clusterWire.js';
+import {
+  decodeFrame,
+  encodeFrame,
+  encodeMessage,
+  floatBytes,
+  Reassembler,
+  subjects,
+  WireError,
+  type WireHeader,
+  type WireOf,
+} from '../../shared/clusterWire.js';
 import type { MicroBatch } from '../../shared/messages.js';
 import type { TrainingMetrics } from '../metrics/metrics.js';
 import type { ExecutorContext, StepExecutor, StepWork, TrainTaskResult } from '../training/stepExecutor.js';
@@ -80,7 +90,9 @@ export class ClusterExecutor implements StepExecutor {
       say: o.say,
     });
     this.reasm = new Reassembler((h) => (h.kind === 'result' ? (this.P + this.S) * 4 : 0), 64);
-    this.sub = o.nc.subscribe(subjects.results(cfg.cluster.name, o.runId), { callback: (err, msg) => (err ? undefined : this.onResult(msg.subject, msg.data)) });
+    this.sub = o.nc.subscribe(subjects.results(cfg.cluster.name, o.runId), {
+      callback: (err, msg) => (err ? undefined : this.onResult(msg.subject, msg.data)),
+    });
     this.registry.on('ready', () => this.pump());
     this.registry.on('lost', (host, reason) => this.onLost(host, reason));
   }
@@ -106,7 +118,17 @@ export class ClusterExecutor implements StepExecutor {
   run(work: StepWork): Promise<TrainTaskResult[]> {
     this.step = work.step;
     return new Promise((resolve, reject) => {
-      this.cur = { work, pending: [...work.micro], done: new Map(), local: new Set(), weightFrames: null, resolve, reject, starve: null, finished: false };
+      this.cur = {
+        work,
+        pending: [...work.micro],
+        done: new Map(),
+        local: new Set(),
+        weightFrames: null,
+        resolve,
+        reject,
+        starve: null,
+        finished: false,
+      };
       for (const h of this.registry.hosts.values()) h.inflight.clear();
       this.pump();
     });
@@ -182,7 +204,10 @@ export class ClusterExecutor implements StepExecutor {
       host.weightsStep = step;
     }
     host.inflight.set(mb.index, Date.now());
-    this.registry.send(host, encodeFrame({ kind: 'task', run: this.o.runId, step, epoch, index: mb.index, start: mb.start, count: mb.count }));
+    this.registry.send(
+      host,
+      encodeFrame({ kind: 'task', run: this.o.runId, step, epoch, index: mb.index, start: mb.start, count: mb.count }),
+    );
   }
 
   private onResult(subject: string, data: Uint8Array): void {
@@ -195,8 +220,10 @@ export class ClusterExecutor implements StepExecutor {
     try {
       const { header, body } = decodeFrame(data, this.maxPayload);
       if (host?.state !== 'ready') return; // not (or no longer) one of ours: its work was requeued
-      if (header.kind !== 'result' && header.kind !== 'taskFailed') throw new WireError(`unexpected '${header.kind}' on the result subject`);
-      if (header.run !== this.o.runId || header.host !== hostId) throw new WireError(`result for run ${header.run} host ${header.host} on ${subject}`);
+      if (header.kind !== 'result' && header.kind !== 'taskFailed')
+        throw new WireError(`unexpected '${header.kind}' on the result subject`);
+      if (header.run !== this.o.runId || header.host !== hostId)
+        throw new WireError(`result for run ${header.run} host ${header.host} on ${subject}`);
       whole = this.reasm.add(hostId, header, body);
     } catch (err) {
       this.onBad(host, who, err instanceof Error ? err.message : String(err));
@@ -219,15 +246,31 @@ export class ClusterExecutor implements StepExecutor {
     const mb = s.work.micro[r.index];
     const expected = (this.P + this.S) * 4;
     if (!mb || r.gradFloats !== this.P || r.statFloats !== this.S || whole.body.length !== expected || r.count !== mb.count) {
-      this.onBad(host, who, `result for micro-batch ${r.index}: ${whole.body.length} bytes, ${r.gradFloats}+${r.statFloats} floats, ${r.count} examples; expected ${expected} bytes, ${this.P}+${this.S} floats, ${mb?.count ?? '?'} examples`);
+      this.onBad(
+        host,
+        who,
+        `result for micro-batch ${r.index}: ${whole.body.length} bytes, ${r.gradFloats}+${r.statFloats} floats, ${r.count} examples; expected ${expected} bytes, ${this.P}+${this.S} floats, ${mb?.count ?? '?'} examples`,
+      );
       return;
     }
     host.inflight.delete(r.index);
     host.lastSeen = Date.now();
     if (!s.done.has(r.index) && !s.local.has(r.index)) {
-      new Uint8Array(this.ctx.buffers.gradients.buffer, this.ctx.buffers.gradients.byteOffset + r.index * this.P * 4, this.P * 4).set(whole.body.subarray(0, this.P * 4));
-      if (this.S > 0) new Uint8Array(this.ctx.buffers.batchStats.buffer, this.ctx.buffers.batchStats.byteOffset + r.index * this.S * 4, this.S * 4).set(whole.body.subarray(this.P * 4));
-      s.done.set(r.index, { kind: 'train', threadId: -1, microBatches: [{ index: r.index, loss: r.loss, correct: r.correct, count: r.count }], computeSeconds: r.computeSeconds, numTensors: r.numTensors, host: host.name });
+      new Uint8Array(this.ctx.buffers.gradients.buffer, this.ctx.buffers.gradients.byteOffset + r.index * this.P * 4, this.P * 4).set(
+        whole.body.subarray(0, this.P * 4),
+      );
+      if (this.S > 0)
+        new Uint8Array(this.ctx.buffers.batchStats.buffer, this.ctx.buffers.batchStats.byteOffset + r.index * this.S * 4, this.S * 4).set(
+          whole.body.subarray(this.P * 4),
+        );
+      s.done.set(r.index, {
+        kind: 'train',
+        threadId: -1,
+        microBatches: [{ index: r.index, loss: r.loss, correct: r.correct, count: r.count }],
+        computeSeconds: r.computeSeconds,
+        numTensors: r.numTensors,
+        host: host.name,
+      });
       s.pending.splice(0, s.pending.length, ...s.pending.filter((p) => p.index !== r.index));
       host.microBatches++;
       this.registry.contributors.add(host.name);
@@ -250,7 +293,9 @@ export class ClusterExecutor implements StepExecutor {
     const s = this.cur;
     const requeued = s ? this.requeue(s, host) : 0;
     this.o.log({ event: 'host_lost', host: host.name, id: host.id, reason, step: this.step + 1, requeued });
-    this.o.say(`host ${host.name} lost (${reason}); ${requeued} micro-batch${requeued === 1 ? '' : 'es'} of step ${this.step + 1} recomputed elsewhere`);
+    this.o.say(
+      `host ${host.name} lost (${reason}); ${requeued} micro-batch${requeued === 1 ? '' : 'es'} of step ${this.step + 1} recomputed elsewhere`,
+    );
     this.pump();
   }
 
@@ -277,7 +322,16 @@ export class ClusterExecutor implements StepExecutor {
       const wait = this.ctx.cfg.cluster.joinTimeoutSeconds;
       this.o.say(`no host left to compute step ${s.work.step + 1}: waiting up to ${wait} s (cluster.joinTimeoutSeconds) for one to join`);
       this.o.log({ event: 'no_hosts', step: s.work.step + 1, wait_s: wait });
-      s.starve = setTimeout(() => this.fail(s, new ClusterError(`no host computed step ${s.work.step + 1}: every host is gone and none joined within ${wait} s (cluster.joinTimeoutSeconds)`)), wait * 1000);
+      s.starve = setTimeout(
+        () =>
+          this.fail(
+            s,
+            new ClusterError(
+              `no host computed step ${s.work.step + 1}: every host is gone and none joined within ${wait} s (cluster.joinTimeoutSeconds)`,
+            ),
+          ),
+        wait * 1000,
+      );
     } else if (s.starve) {
       clearTimeout(s.starve);
       s.starve = null;

@@ -28,7 +28,13 @@ export interface ClusterSession {
 
 export async function openCluster(
   cfg: Config,
-  o: { runId: string; dataset: SharedDataset; metrics: TrainingMetrics; log: (record: Record<string, unknown>) => void; say: (line: string) => void },
+  o: {
+    runId: string;
+    dataset: SharedDataset;
+    metrics: TrainingMetrics;
+    log: (record: Record<string, unknown>) => void;
+    say: (line: string) => void;
+  },
 ): Promise<ClusterSession> {
   assertLittleEndian();
   const target = parseNatsUrl(cfg.cluster.nats as string, cfg.cluster.credsFile);
@@ -38,7 +44,16 @@ export async function openCluster(
   return {
     servers: target.servers.join(','),
     factory: async (ctx) => {
-      executor = await ClusterExecutor.create(ctx, { nc, runId: o.runId, dataHash, trainCount: o.dataset.train.count, testCount: o.dataset.test.count, metrics: o.metrics, log: o.log, say: o.say });
+      executor = await ClusterExecutor.create(ctx, {
+        nc,
+        runId: o.runId,
+        dataHash,
+        trainCount: o.dataset.train.count,
+        testCount: o.dataset.test.count,
+        metrics: o.metrics,
+        log: o.log,
+        say: o.say,
+      });
       return executor;
     },
     hostsUsed: () => executor?.hostsUsed ?? 0,

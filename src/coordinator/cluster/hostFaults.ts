@@ -23,7 +23,10 @@ export function parseHostFaults(spec: string | undefined): HostFaults {
   let stall: number | null = null;
   let delayMs = 0;
   let hold: HostFaults['hold'] = null;
-  for (const item of (spec ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const item of (spec ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const h = /^hold@(\d+)=(.+)$/.exec(item);
     if (h) {
       hold = { step: Number(h[1]), file: h[2] as string };

@@ -67,7 +67,6 @@ interface Run {
   readonly slotBusy: Map<number, Promise<void>>;
 }
 
-
 export class Host {
   readonly id = randomBytes(6).toString('hex');
   private run: Run | null = null;
@@ -116,7 +115,10 @@ export class Host {
 
   private heartbeat(): void {
     const { nc, cluster, name, workers } = this.o;
-    nc.publish(subjects.heartbeat(cluster), encodeFrame({ kind: 'heartbeat', host: this.id, name, version: PIXELSENSE_VERSION, workers, run: this.run?.id ?? null }));
+    nc.publish(
+      subjects.heartbeat(cluster),
+      encodeFrame({ kind: 'heartbeat', host: this.id, name, version: PIXELSENSE_VERSION, workers, run: this.run?.id ?? null }),
+    );
   }
 
   private tick(): void {
@@ -193,7 +195,10 @@ export class Host {
   private onJoin(msg: Msg, j: WireOf<'join'>): void {
     const dataHash = this.hashFor(j.trainCount, j.testCount);
     const d = this.o.dataset;
-    const note = dataHash === null ? `this host has ${d.train.count} training and ${d.test.count} test examples; the run needs ${j.trainCount} and ${j.testCount}` : undefined;
+    const note =
+      dataHash === null
+        ? `this host has ${d.train.count} training and ${d.test.count} test examples; the run needs ${j.trainCount} and ${j.testCount}`
+        : undefined;
     this.reply(msg, { kind: 'hello', host: this.id, version: PIXELSENSE_VERSION, wire: WIRE_VERSION, dataHash, ...(note ? { note } : {}) });
   }
 
@@ -207,14 +212,24 @@ export class Host {
       const cfg = parseConfig(s.config, `config of run ${s.run}`);
       const plan = planModel(cfg.model);
       const d = this.o.dataset;
-      const dataset: SharedDataset = { train: { ...d.train, count: s.trainCount }, test: { ...d.test, count: s.testCount }, source: d.source };
+      const dataset: SharedDataset = {
+        train: { ...d.train, count: s.trainCount },
+        test: { ...d.test, count: s.testCount },
+        source: d.source,
+      };
       const buffers = allocateBuffers(plan, microBatchesPerStep(cfg));
       const orderShared = new SharedArrayBuffer(s.trainCount * 4);
       const pool = await WorkerPool.start({
         workers: this.o.workers,
-        init: { backend: s.backend, stockKernels: cfg.runtime.stockKernels, dataset, training: { config: cfg, order: orderShared, ...workerBuffers(buffers) } },
+        init: {
+          backend: s.backend,
+          stockKernels: cfg.runtime.stockKernels,
+          dataset,
+          training: { config: cfg, order: orderShared, ...workerBuffers(buffers) },
+        },
         taskTimeoutMs: cfg.runtime.taskTimeoutSeconds * 1000,
-        onFailure: (_shard, kind, err, label, attempt) => this.o.log(`${label}: worker ${kind} on attempt ${attempt + 1}: ${err instanceof Error ? err.message : String(err)}`),
+        onFailure: (_shard, kind, err, label, attempt) =>
+          this.o.log(`${label}: worker ${kind} on attempt ${attempt + 1}: ${err instanceof Error ? err.message : String(err)}`),
       });
       this.run = {
         id: s.run,
@@ -254,7 +269,10 @@ export class Host {
 
   private onTask(run: Run, t: WireOf<'task'>): void {
     const fail = (error: string) =>
-      this.o.nc.publish(subjects.result(this.o.cluster, run.id, this.id), encodeFrame({ kind: 'taskFailed', run: run.id, host: this.id, step: t.step, index: t.index, error: error.slice(0, 500) }));
+      this.o.nc.publish(
+        subjects.result(this.o.cluster, run.id, this.id),
+        encodeFrame({ kind: 'taskFailed', run: run.id, host: this.id, step: t.step, index: t.index, error: error.slice(0, 500) }),
+      );
     if (t.index >= run.buffers.slots || t.start + t.count > run.order.length) {
       fail(`micro-batch ${t.index} [${t.start}, +${t.count}) is outside this run`);
       return;
@@ -286,7 +304,14 @@ export class Host {
       run.orderEpoch = t.epoch;
     }
     const r = await run.pool.run(
-      { kind: 'train', epoch: t.epoch, step: t.step, shard: 0, attempt: 0, microBatches: [{ index: t.index, start: t.start, count: t.count }] },
+      {
+        kind: 'train',
+        epoch: t.epoch,
+        step: t.step,
+        shard: 0,
+        attempt: 0,
+        microBatches: [{ index: t.index, start: t.start, count: t.count }],
+      },
       `step ${t.step} micro-batch ${t.index}`,
     );
     if (this.run !== run) return; // the run was dropped while this micro-batch computed

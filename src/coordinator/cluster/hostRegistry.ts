@@ -72,7 +72,9 @@ export class HostRegistry extends EventEmitter<{ ready: [RemoteHost]; lost: [Rem
   }
 
   start(): void {
-    this.sub = this.o.nc.subscribe(subjects.heartbeat(this.o.cluster), { callback: (err, msg) => (err ? undefined : this.onHeartbeat(msg)) });
+    this.sub = this.o.nc.subscribe(subjects.heartbeat(this.o.cluster), {
+      callback: (err, msg) => (err ? undefined : this.onHeartbeat(msg)),
+    });
     this.timer = setInterval(() => this.check(), 200);
   }
 
@@ -100,7 +102,11 @@ export class HostRegistry extends EventEmitter<{ ready: [RemoteHost]; lost: [Rem
       };
       const t = setTimeout(() => {
         this.off('ready', onReady);
-        reject(new ClusterError(`only ${this.ready().length} of ${k} hosts joined cluster '${this.o.cluster}' within ${timeoutMs / 1000} s (cluster.joinTimeoutSeconds); start them with: pixelsense host --nats <url> --cluster ${this.o.cluster}`));
+        reject(
+          new ClusterError(
+            `only ${this.ready().length} of ${k} hosts joined cluster '${this.o.cluster}' within ${timeoutMs / 1000} s (cluster.joinTimeoutSeconds); start them with: pixelsense host --nats <url> --cluster ${this.o.cluster}`,
+          ),
+        );
       }, timeoutMs);
       this.on('ready', onReady);
     });
@@ -153,7 +159,17 @@ export class HostRegistry extends EventEmitter<{ ready: [RemoteHost]; lost: [Rem
     }
     // Idle hosts, or ours coming back after being declared lost; a host serving another run is left alone.
     if (this.refused.has(header.host) || (header.run !== null && header.run !== this.o.runId)) return;
-    const host: RemoteHost = { id: header.host, name: header.name, workers: header.workers, state: 'admitting', lastSeen: Date.now(), inflight: new Map(), weightsStep: -1, excludedStep: -1, microBatches: 0 };
+    const host: RemoteHost = {
+      id: header.host,
+      name: header.name,
+      workers: header.workers,
+      state: 'admitting',
+      lastSeen: Date.now(),
+      inflight: new Map(),
+      weightsStep: -1,
+      excludedStep: -1,
+      microBatches: 0,
+    };
     this.hosts.set(host.id, host);
     void this.admit(host);
   }
@@ -169,11 +185,19 @@ export class HostRegistry extends EventEmitter<{ ready: [RemoteHost]; lost: [Rem
   private async admit(host: RemoteHost): Promise<void> {
     const { runId, trainCount, testCount } = this.o;
     try {
-      const hello = await this.request(host, { kind: 'join', run: runId, version: PIXELSENSE_VERSION, wire: WIRE_VERSION, trainCount, testCount }, 10_000);
+      const hello = await this.request(
+        host,
+        { kind: 'join', run: runId, version: PIXELSENSE_VERSION, wire: WIRE_VERSION, trainCount, testCount },
+        10_000,
+      );
       if (hello.kind !== 'hello') throw new WireError(`expected 'hello', got '${hello.kind}'`);
       const why = this.mismatch(hello);
       if (why) return this.refuse(host, why);
-      const ready = await this.request(host, { kind: 'start', run: runId, config: this.o.cfg, backend: this.o.backend as WireOf<'start'>['backend'], trainCount, testCount }, 120_000);
+      const ready = await this.request(
+        host,
+        { kind: 'start', run: runId, config: this.o.cfg, backend: this.o.backend as WireOf<'start'>['backend'], trainCount, testCount },
+        120_000,
+      );
       if (ready.kind === 'failed') throw new Error(ready.reason);
       if (ready.kind !== 'ready') throw new WireError(`expected 'ready', got '${ready.kind}'`);
       if (!this.hosts.has(host.id)) return; // lost while starting
@@ -181,7 +205,14 @@ export class HostRegistry extends EventEmitter<{ ready: [RemoteHost]; lost: [Rem
       host.state = 'ready';
       host.lastSeen = Date.now();
       this.o.metrics.setHostsConnected(this.ready().length);
-      this.o.log({ event: 'host_joined', host: host.name, id: host.id, workers: host.workers, backend: ready.backend, step: this.o.step() + 1 });
+      this.o.log({
+        event: 'host_joined',
+        host: host.name,
+        id: host.id,
+        workers: host.workers,
+        backend: ready.backend,
+        step: this.o.step() + 1,
+      });
       this.o.say(`host ${host.name} joined (${host.workers} workers); it takes work from step ${this.o.step() + 1}`);
       this.emit('ready', host);
     } catch (err) {
@@ -217,12 +248,13 @@ export class HostRegistry extends EventEmitter<{ ready: [RemoteHost]; lost: [Rem
     const now = Date.now();
     for (const h of this.ready()) {
       if (now - h.lastSeen > this.o.taskTimeoutMs) this.lose(h, `silent for ${((now - h.lastSeen) / 1000).toFixed(1)} s`);
-      else for (const sentAt of h.inflight.values()) {
-        if (now - sentAt > this.o.taskTimeoutMs) {
-          this.lose(h, `a micro-batch not back after ${((now - sentAt) / 1000).toFixed(1)} s`);
-          break;
+      else
+        for (const sentAt of h.inflight.values()) {
+          if (now - sentAt > this.o.taskTimeoutMs) {
+            this.lose(h, `a micro-batch not back after ${((now - sentAt) / 1000).toFixed(1)} s`);
+            break;
+          }
         }
-      }
     }
     if (now - this.lastBeat >= 1000) {
       this.lastBeat = now;

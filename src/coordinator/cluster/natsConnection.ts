@@ -25,7 +25,10 @@ export function parseNatsUrl(url: string, credsFile?: string | null): NatsTarget
   let token: string | undefined;
   let user: string | undefined;
   let pass: string | undefined;
-  for (const part of url.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const part of url
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     let u: URL;
     try {
       u = new URL(part.includes('://') ? part : `nats://${part}`);

@@ -10,7 +10,7 @@ function packageVersion(): string {
   // dist/src/coordinator/cluster/ (or src/coordinator/cluster/) -> repository root
   for (const up of ['../../../../package.json', '../../../package.json']) {
     try {
-      const v = (JSON.parse(readFileSync(new URL(up, import.meta.url), 'utf8')) as { name?: string; version?: string });
+      const v = JSON.parse(readFileSync(new URL(up, import.meta.url), 'utf8')) as { name?: string; version?: string };
       if (v.name === 'pixelsense' && typeof v.version === 'string') return v.version;
     } catch {
       // try the next level

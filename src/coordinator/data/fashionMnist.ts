@@ -86,7 +86,8 @@ async function loadSplit(files: Record<FileName, string>, split: 'train' | 't10k
     throw new DataError(labPath, `count mismatch: ${lab.count} labels but ${imgPath} has ${img.count} images`);
   }
   // A well-formed file may say 0: training on it would "complete" with NaN epochs and exit 0.
-  if (img.count === 0) throw new DataError(imgPath, `empty split: the file holds 0 ${split === 'train' ? 'training' : 'test'} images; at least one is needed`);
+  if (img.count === 0)
+    throw new DataError(imgPath, `empty split: the file holds 0 ${split === 'train' ? 'training' : 'test'} images; at least one is needed`);
   return toShared(img.pixels, lab.labels, Math.min(limit ?? img.count, img.count));
 }
 

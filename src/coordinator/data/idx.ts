@@ -70,10 +70,7 @@ export function gunzipIfNeeded(bytes: Uint8Array, file: string): Uint8Array {
 function u32(bytes: Uint8Array, offset: number): number {
   // Manual big-endian read: works on any Uint8Array view without a DataView
   // over the whole (possibly shared) buffer. Caller has checked the length.
-  return (
-    ((bytes[offset] ?? 0) * 0x1000000) +
-    (((bytes[offset + 1] ?? 0) << 16) | ((bytes[offset + 2] ?? 0) << 8) | (bytes[offset + 3] ?? 0))
-  );
+  return (bytes[offset] ?? 0) * 0x1000000 + (((bytes[offset + 1] ?? 0) << 16) | ((bytes[offset + 2] ?? 0) << 8) | (bytes[offset + 3] ?? 0));
 }
 
 function kindName(magic: number): IdxKind | undefined {

@@ -5,7 +5,15 @@
  * vega-lite builds from node_modules.
  */
 import type { TopLevelSpec } from 'vega-lite';
-import { confusionSpec, curvesSpec, throughputSpec, withChartConfig, workerTimeSpec, type CurvePoint, type WorkerTime } from '../report/charts.js';
+import {
+  confusionSpec,
+  curvesSpec,
+  throughputSpec,
+  withChartConfig,
+  workerTimeSpec,
+  type CurvePoint,
+  type WorkerTime,
+} from '../report/charts.js';
 import type { RunSnapshot } from './runState.js';
 
 /** Chart name -> spec; a chart without data yet is left out (the page keeps its placeholder). */
@@ -31,7 +39,9 @@ export function liveCharts(s: RunSnapshot): Record<string, TopLevelSpec> {
   }
   if (s.confusion) {
     const c = s.confusion;
-    out['confusion'] = withChartConfig(confusionSpec(`Confusion matrix at step ${c.step} (test accuracy ${(100 * c.accuracy).toFixed(2)}%)`, c.matrix));
+    out['confusion'] = withChartConfig(
+      confusionSpec(`Confusion matrix at step ${c.step} (test accuracy ${(100 * c.accuracy).toFixed(2)}%)`, c.matrix),
+    );
   }
   return out;
 }

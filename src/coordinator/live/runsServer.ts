@@ -87,11 +87,13 @@ export function runsIndexHtml(root: string, runs: RunEntry[]): string {
   const rows = runs.map((r) => {
     const box = r.finished ? `<input type="checkbox" name="run" value="${esc(r.name)}" aria-label="compare ${esc(r.name)}">` : '';
     const status = r.finished ? 'finished' : r.liveUrl ? `<a href="${esc(r.liveUrl)}">live page</a> (if still training)` : 'incomplete';
-    return `<tr><td>${box}</td><td>${r.finished ? `<a href="report?run=${encodeURIComponent(r.name)}">${esc(r.name)}</a>` : esc(r.name)}</td>` +
+    return (
+      `<tr><td>${box}</td><td>${r.finished ? `<a href="report?run=${encodeURIComponent(r.name)}">${esc(r.name)}</a>` : esc(r.name)}</td>` +
       `<td>${esc(r.model ?? '?')}</td><td>${status}</td>` +
       `<td class="n">${fmt(r.testAccuracy, (x) => `${(100 * x).toFixed(2)}%`)}</td><td class="n">${fmt(r.steps, String)}</td>` +
       `<td class="n">${fmt(r.examplesPerSecond, (x) => x.toFixed(0))}</td><td class="n">${fmt(r.wallSeconds, (x) => `${x.toFixed(1)} s`)}</td>` +
-      `<td class="muted">${esc(r.started ?? '')}</td></tr>`;
+      `<td class="muted">${esc(r.started ?? '')}</td></tr>`
+    );
   });
   return [
     '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>PixelSense runs</title><link rel="icon" href="data:,">',
@@ -122,8 +124,10 @@ export interface RunsServerOptions {
 
 export async function startRunsServer(o: RunsServerOptions): Promise<RunsServer> {
   const root = resolve(o.root);
-  if (!existsSync(root) || !statSync(root).isDirectory()) throw new RunDirError(o.root, 'is not a directory (give the directory that holds your runs, e.g. runs)');
-  if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535) throw new UsageError(`--port must be an integer in 0..65535 (got ${o.port})`);
+  if (!existsSync(root) || !statSync(root).isDirectory())
+    throw new RunDirError(o.root, 'is not a directory (give the directory that holds your runs, e.g. runs)');
+  if (!Number.isInteger(o.port) || o.port < 0 || o.port > 65535)
+    throw new UsageError(`--port must be an integer in 0..65535 (got ${o.port})`);
   const cacheDir = mkdtempSync(join(tmpdir(), 'pixelsense-runs-'));
   // One report generation at a time: each one loads a model and predicts the
   // test set, and two tabs asking for the same comparison should share it.
@@ -136,7 +140,15 @@ export async function startRunsServer(o: RunsServerOptions): Promise<RunsServer>
     if (!p) {
       const out = join(cacheDir, key);
       const opts = { ...(o.dataDir !== undefined ? { dataDir: o.dataDir } : {}), ...(o.log ? { log: o.log } : {}) };
-      p = queue.then(() => writeReport(names.map((n) => join(root, n)), out, opts)).then((r) => readFileSync(r.html, 'utf8'));
+      p = queue
+        .then(() =>
+          writeReport(
+            names.map((n) => join(root, n)),
+            out,
+            opts,
+          ),
+        )
+        .then((r) => readFileSync(r.html, 'utf8'));
       queue = p.catch(() => undefined);
       p.catch(() => reports.delete(key)); // a failure is retried on the next request
       reports.set(key, p);
@@ -147,7 +159,9 @@ export async function startRunsServer(o: RunsServerOptions): Promise<RunsServer>
   const server = http.createServer((req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.writeHead(405, { Allow: 'GET, HEAD', 'Content-Type': 'text/plain; charset=utf-8' }).end('method not allowed: this server is read-only\n');
+      res
+        .writeHead(405, { Allow: 'GET, HEAD', 'Content-Type': 'text/plain; charset=utf-8' })
+        .end('method not allowed: this server is read-only\n');
       return;
     }
     const html = 'text/html; charset=utf-8';
@@ -156,17 +170,31 @@ export async function startRunsServer(o: RunsServerOptions): Promise<RunsServer>
     } else if (url.pathname === '/') {
       send(req, res, 200, html, runsIndexHtml(o.root, listRuns(root)));
     } else if (url.pathname === '/report') {
-      const known = new Set(listRuns(root).filter((r) => r.finished).map((r) => r.name));
+      const known = new Set(
+        listRuns(root)
+          .filter((r) => r.finished)
+          .map((r) => r.name),
+      );
       const names = [...new Set(url.searchParams.getAll('run'))].sort();
       const unknown = names.filter((n) => !known.has(n));
       if (names.length === 0 || unknown.length > 0) {
-        const why = names.length === 0 ? 'tick at least one run' : `no finished run named ${unknown.map((n) => JSON.stringify(n)).join(', ')} in ${o.root}`;
-        send(req, res, 400, html, `<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><p>${esc(why)}. <a href="./">Back to the runs</a></p>`);
+        const why =
+          names.length === 0
+            ? 'tick at least one run'
+            : `no finished run named ${unknown.map((n) => JSON.stringify(n)).join(', ')} in ${o.root}`;
+        send(
+          req,
+          res,
+          400,
+          html,
+          `<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><p>${esc(why)}. <a href="./">Back to the runs</a></p>`,
+        );
         return;
       }
       report(names).then(
         (body) => send(req, res, 200, html, body),
-        (err: unknown) => send(req, res, 500, 'text/plain; charset=utf-8', `report failed: ${err instanceof Error ? err.message : String(err)}\n`),
+        (err: unknown) =>
+          send(req, res, 500, 'text/plain; charset=utf-8', `report failed: ${err instanceof Error ? err.message : String(err)}\n`),
       );
     } else {
       send(req, res, 404, 'text/plain; charset=utf-8', 'not found; try /\n');
@@ -175,7 +203,11 @@ export async function startRunsServer(o: RunsServerOptions): Promise<RunsServer>
 
   await new Promise<void>((done, fail) => {
     server.once('error', (err: NodeJS.ErrnoException) =>
-      fail(err.code === 'EADDRINUSE' ? new UsageError(`port ${o.port} on ${o.host} is already in use; pass --port 0 for a free one`) : new UsageError(`cannot serve on ${o.host}:${o.port}: ${err.message}`)),
+      fail(
+        err.code === 'EADDRINUSE'
+          ? new UsageError(`port ${o.port} on ${o.host} is already in use; pass --port 0 for a free one`)
+          : new UsageError(`cannot serve on ${o.host}:${o.port}: ${err.message}`),
+      ),
     );
     server.listen({ host: o.host, port: o.port }, () => done());
   });

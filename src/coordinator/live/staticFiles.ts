@@ -28,9 +28,17 @@ export type AssetTable = Readonly<Record<string, Asset>>;
  * blocked and log a console error, which the browser test fails on.
  * 'unsafe-eval' is needed by vega's expression code generator.
  */
-const CSP = "default-src 'self'; script-src 'self' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'";
+const CSP =
+  "default-src 'self'; script-src 'self' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'";
 
-export function send(req: http.IncomingMessage, res: http.ServerResponse, status: number, type: string, body: string | Buffer, cache = 'no-store'): void {
+export function send(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  status: number,
+  type: string,
+  body: string | Buffer,
+  cache = 'no-store',
+): void {
   const bytes = typeof body === 'string' ? Buffer.from(body) : body;
   res.writeHead(status, {
     'Content-Type': type,
@@ -47,7 +55,9 @@ export function serveTable(table: AssetTable, path: string, req: http.IncomingMe
   if (!Object.hasOwn(table, path)) return false;
   const asset = table[path] as Asset;
   if (req.method !== 'GET' && req.method !== 'HEAD') {
-    res.writeHead(405, { Allow: 'GET, HEAD', 'Content-Type': 'text/plain; charset=utf-8' }).end('method not allowed: this server is read-only\n');
+    res
+      .writeHead(405, { Allow: 'GET, HEAD', 'Content-Type': 'text/plain; charset=utf-8' })
+      .end('method not allowed: this server is read-only\n');
     return true;
   }
   let body: string | Buffer;

@@ -16,15 +16,7 @@
  * `_total` counters, `_seconds` histograms. docs/metrics.md is the reference
  * table; test/metrics.test.ts checks the two agree.
  */
-import {
-  Counter,
-  Gauge,
-  Histogram,
-  Registry,
-  collectDefaultMetrics,
-  exponentialBuckets,
-  type LabelValues,
-} from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, exponentialBuckets, type LabelValues } from 'prom-client';
 
 export interface RunLabels {
   runId: string;
@@ -119,12 +111,7 @@ export class TrainingMetrics {
       new Counter({ name: name(n), help, labelNames: ['model', 'run_id', ...extra], registers: [registry] });
     const gauge = <L extends string>(n: string, help: string, extra: readonly L[] = []): Gauge<Base | L> =>
       new Gauge({ name: name(n), help, labelNames: ['model', 'run_id', ...extra], registers: [registry] });
-    const histogram = <L extends string>(
-      n: string,
-      help: string,
-      buckets: number[],
-      extra: readonly L[] = [],
-    ): Histogram<Base | L> =>
+    const histogram = <L extends string>(n: string, help: string, buckets: number[], extra: readonly L[] = []): Histogram<Base | L> =>
       new Histogram({ name: name(n), help, buckets, labelNames: ['model', 'run_id', ...extra], registers: [registry] });
 
     this.examples = counter('examples_total', 'Training examples processed (summed over workers).');
@@ -133,9 +120,7 @@ export class TrainingMetrics {
     this.trainLoss = gauge('train_loss', 'Training loss of the most recent step.');
     this.trainAccuracy = gauge('train_accuracy', 'Training accuracy (0..1) of the most recent step.');
     this.evalLoss = gauge('eval_loss', 'Loss of the most recent evaluation, per data split.', ['split']);
-    this.evalAccuracy = gauge('eval_accuracy', 'Accuracy (0..1) of the most recent evaluation, per data split.', [
-      'split',
-    ]);
+    this.evalAccuracy = gauge('eval_accuracy', 'Accuracy (0..1) of the most recent evaluation, per data split.', ['split']);
     this.throughput = gauge(
       'throughput_examples_per_second',
       `Training examples per second over the last ${THROUGHPUT_WINDOW_SECONDS} s of steps.`,
@@ -151,19 +136,11 @@ export class TrainingMetrics {
       STEP_BUCKETS,
       ['shard'],
     );
-    this.reduceDuration = histogram(
-      'gradient_reduce_seconds',
-      'Time to average the workers’ gradients on the coordinator.',
-      PHASE_BUCKETS,
-    );
-    this.updateDuration = histogram(
-      'optimizer_update_seconds',
-      'Time to apply the optimizer update to the weights.',
-      PHASE_BUCKETS,
-    );
+    this.reduceDuration = histogram('gradient_reduce_seconds', 'Time to average the workers’ gradients on the coordinator.', PHASE_BUCKETS);
+    this.updateDuration = histogram('optimizer_update_seconds', 'Time to apply the optimizer update to the weights.', PHASE_BUCKETS);
     this.broadcastDuration = histogram(
       'weight_broadcast_seconds',
-      'Time to get the updated weights into the workers: the parameter server updates shared memory in place, so this is the slowest worker\'s copy of the weights into fresh tensors at the start of its task.',
+      "Time to get the updated weights into the workers: the parameter server updates shared memory in place, so this is the slowest worker's copy of the weights into fresh tensors at the start of its task.",
       PHASE_BUCKETS,
     );
     this.activeWorkers = gauge('active_workers', 'Worker threads currently alive in the pool.');
@@ -182,17 +159,30 @@ export class TrainingMetrics {
     );
 
     this.hostsConnected = gauge('hosts_connected', 'Remote hosts admitted to this run and alive (multi-host runs).');
-    this.hostCompute = counter('host_compute_seconds_total', 'Seconds remote hosts spent computing micro-batches whose gradients were used, per host.', ['host']);
-    this.hostMicroBatches = counter('host_micro_batches_total', 'Micro-batches whose gradients came from each remote host.', ['host']);
-    this.clusterBytesSent = counter('cluster_bytes_sent_total', 'Bytes this coordinator published to each host over NATS (weights, tasks, control).', ['host']);
-    this.clusterBytesReceived = counter('cluster_bytes_received_total', 'Bytes received from each host over NATS (gradients, control).', ['host']);
-    this.clusterBadMessages = counter('cluster_bad_messages_total', 'Malformed or unexpected messages received over NATS, per sending host (or subject), dropped.', ['host']);
-    this.hostsLost = counter('hosts_lost_total', 'Hosts lost mid-run (silent past cluster.taskTimeoutSeconds, left, or misbehaving).', ['host']);
-
-    this.runInfo.set(
-      { ...this.base, backend: labels.backend, workers: String(labels.workers), config_file: labels.configFile },
-      1,
+    this.hostCompute = counter(
+      'host_compute_seconds_total',
+      'Seconds remote hosts spent computing micro-batches whose gradients were used, per host.',
+      ['host'],
     );
+    this.hostMicroBatches = counter('host_micro_batches_total', 'Micro-batches whose gradients came from each remote host.', ['host']);
+    this.clusterBytesSent = counter(
+      'cluster_bytes_sent_total',
+      'Bytes this coordinator published to each host over NATS (weights, tasks, control).',
+      ['host'],
+    );
+    this.clusterBytesReceived = counter('cluster_bytes_received_total', 'Bytes received from each host over NATS (gradients, control).', [
+      'host',
+    ]);
+    this.clusterBadMessages = counter(
+      'cluster_bad_messages_total',
+      'Malformed or unexpected messages received over NATS, per sending host (or subject), dropped.',
+      ['host'],
+    );
+    this.hostsLost = counter('hosts_lost_total', 'Hosts lost mid-run (silent past cluster.taskTimeoutSeconds, left, or misbehaving).', [
+      'host',
+    ]);
+
+    this.runInfo.set({ ...this.base, backend: labels.backend, workers: String(labels.workers), config_file: labels.configFile }, 1);
     this.examples.inc(this.base, 0);
     this.steps.inc(this.base, 0);
     this.setActiveWorkers(labels.workers);

@@ -64,7 +64,12 @@ function bindError(err: NodeJS.ErrnoException, host: string, port: number): Metr
 export type ExtraRoutes = (path: string, req: http.IncomingMessage, res: http.ServerResponse) => boolean;
 
 /** Start the endpoint; resolves once listening, with the port actually bound (for port 0). */
-export function startMetricsServer(opts: { host: string; port: number; registry: Registry; routes?: ExtraRoutes }): Promise<MetricsEndpoint> {
+export function startMetricsServer(opts: {
+  host: string;
+  port: number;
+  registry: Registry;
+  routes?: ExtraRoutes;
+}): Promise<MetricsEndpoint> {
   const { host, port, registry, routes } = opts;
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     return Promise.reject(new MetricsError(`metrics port ${String(port)} is not an integer in 0..65535`));
@@ -142,12 +147,7 @@ export function startMetricsServer(opts: { host: string; port: number; registry:
  * Group by run_id so runs do not overwrite each other. Rejects with a
  * MetricsError naming the gateway; callers usually warn rather than fail the run.
  */
-export async function pushMetrics(
-  url: string,
-  registry: Registry,
-  job: string,
-  grouping?: Record<string, string>,
-): Promise<void> {
+export async function pushMetrics(url: string, registry: Registry, job: string, grouping?: Record<string, string>): Promise<void> {
   let parsed: URL;
   try {
     parsed = new URL(url);

@@ -100,7 +100,14 @@ export function curvesSpec(points: CurvePoint[], opts: { trainPoints?: boolean }
     const line = { type: 'line' as const, point: true };
     const strokeDash = strokeDashEncoding();
     if (opts.trainPoints ?? true) {
-      return { title, width: 340, height: 220, transform: [{ filter: `datum.${field} != null` }], mark: line, encoding: { x, y, color, strokeDash } };
+      return {
+        title,
+        width: 340,
+        height: 220,
+        transform: [{ filter: `datum.${field} != null` }],
+        mark: line,
+        encoding: { x, y, color, strokeDash },
+      };
     }
     return {
       title,
@@ -126,7 +133,13 @@ function strokeDashEncoding() {
     field: 'split',
     type: 'nominal' as const,
     title: 'split',
-    scale: { domain: ['test', 'train'], range: [[1, 0], [5, 3]] },
+    scale: {
+      domain: ['test', 'train'],
+      range: [
+        [1, 0],
+        [5, 3],
+      ],
+    },
     legend: {
       symbolType: 'stroke',
       symbolStrokeWidth: 2,
@@ -177,7 +190,12 @@ export function workerTimeSpec(rows: WorkerTime[]): TopLevelSpec {
       encoding: {
         x: { field: 'step', type: 'ordinal', title: 'step', axis: { labelOverlap: true, labelAngle: 0 } },
         y: { field: 'seconds', type: 'quantitative', title: 's', stack: 'zero' },
-        color: { field: 'phase', type: 'nominal', title: 'phase', scale: { domain: ['compute', 'wait', 'idle'], range: ['#1f77b4', '#ff7f0e', '#c7c7c7'] } },
+        color: {
+          field: 'phase',
+          type: 'nominal',
+          title: 'phase',
+          scale: { domain: ['compute', 'wait', 'idle'], range: ['#1f77b4', '#ff7f0e', '#c7c7c7'] },
+        },
         order: { field: 'phaseOrder', type: 'quantitative', sort: 'ascending' },
       },
     },

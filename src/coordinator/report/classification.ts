@@ -57,11 +57,7 @@ export function mergeConfusion(a: number[][], b: number[][]): number[][] {
  * predictions are parallel arrays of class indices; out-of-range values are a
  * bug upstream and throw rather than silently skewing the counts.
  */
-export function addToConfusion(
-  confusion: number[][],
-  labels: ArrayLike<number>,
-  predictions: ArrayLike<number>,
-): number[][] {
+export function addToConfusion(confusion: number[][], labels: ArrayLike<number>, predictions: ArrayLike<number>): number[][] {
   if (labels.length !== predictions.length) {
     throw new RangeError(`addToConfusion: ${labels.length} labels but ${predictions.length} predictions`);
   }
@@ -125,18 +121,7 @@ export function evalReport(confusion: number[][], lossSum: number, count: number
 }
 
 /** Four-letter class names for the confusion matrix columns (full names would make it 120 columns wide). */
-export const SHORT_CLASS_NAMES: readonly string[] = [
-  'Tsht',
-  'Trou',
-  'Pull',
-  'Drss',
-  'Coat',
-  'Sndl',
-  'Shrt',
-  'Snkr',
-  'Bag',
-  'Boot',
-];
+export const SHORT_CLASS_NAMES: readonly string[] = ['Tsht', 'Trou', 'Pull', 'Drss', 'Coat', 'Sndl', 'Shrt', 'Snkr', 'Bag', 'Boot'];
 
 const f4 = (x: number): string => x.toFixed(4);
 

@@ -124,7 +124,11 @@ export async function predictWithModel(model: LayersModel, inputs: readonly (str
  * file. Throws UsageError for a bad `top` and ModelError for a bad model;
  * per-image failures are results, not exceptions.
  */
-export async function predictFiles(modelDir: string, files: readonly (string | ImageSource)[], opts: PredictOptions = {}): Promise<PredictOutput> {
+export async function predictFiles(
+  modelDir: string,
+  files: readonly (string | ImageSource)[],
+  opts: PredictOptions = {},
+): Promise<PredictOutput> {
   const top = opts.top ?? 3;
   if (!Number.isInteger(top) || top < 1 || top > NUM_CLASSES) {
     throw new UsageError(`--top must be an integer from 1 to ${NUM_CLASSES}, got ${top}`);

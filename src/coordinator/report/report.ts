@@ -90,9 +90,7 @@ function uniqueLabels(dirs: string[]): string[] {
 
 /** The most accurate run of a kind ('ann' or 'cnn'), if any. */
 export function bestRun(runs: Run[], kind: string): Run | undefined {
-  return runs
-    .filter((r) => r.metrics.model === kind)
-    .sort((a, b) => b.metrics.test.accuracy - a.metrics.test.accuracy)[0];
+  return runs.filter((r) => r.metrics.model === kind).sort((a, b) => b.metrics.test.accuracy - a.metrics.test.accuracy)[0];
 }
 
 /** Per-class CNN F1 minus ANN F1, largest first. */
@@ -201,7 +199,9 @@ export async function writeReport(runDirs: string[], outDir: string, opts: Repor
   );
   const confusions: Figure[] = [];
   for (const r of runs) {
-    confusions.push(await fig(confusionSpec(`Confusion matrix: ${r.label} (${r.metrics.model})`, r.metrics.test.confusion), `confusion-${slug(r.label)}`));
+    confusions.push(
+      await fig(confusionSpec(`Confusion matrix: ${r.label} (${r.metrics.model})`, r.metrics.test.confusion), `confusion-${slug(r.label)}`),
+    );
   }
 
   const ann = bestRun(runs, 'ann');
@@ -222,7 +222,11 @@ export async function writeReport(runDirs: string[], outDir: string, opts: Repor
       if (opts.backend !== null) await initBackend(opts.backend ?? 'auto');
       const { items, count } = await mostConfused(gridRun, opts);
       const title = `Most-confused test images: ${gridRun.label}`;
-      grid = { run: gridRun.label, count, figure: items.length > 0 ? await fig(confusedGridSpec(items, title), 'most-confused') : undefined };
+      grid = {
+        run: gridRun.label,
+        count,
+        figure: items.length > 0 ? await fig(confusedGridSpec(items, title), 'most-confused') : undefined,
+      };
     } catch (err) {
       const why = err instanceof Error ? err.message.split('\n')[0] : String(err);
       warnings.push(`most-confused images omitted: ${why}`);

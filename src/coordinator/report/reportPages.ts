@@ -189,7 +189,8 @@ export function markdownReport(d: ReportData): string {
     '## Where the CNN gains most',
     '',
   ];
-  if (d.gain) parts.push(gainSentence(d.gain), '', img(d.gain.figure, 'F1 gain of the CNN over the ANN'), '', mdTable(gainRows(d.gain)), '');
+  if (d.gain)
+    parts.push(gainSentence(d.gain), '', img(d.gain.figure, 'F1 gain of the CNN over the ANN'), '', mdTable(gainRows(d.gain)), '');
   else parts.push('Needs one ANN run and one CNN run.', '');
   parts.push('## Confusion matrices', '', 'Rows: true class; columns: predicted class; colour: share of the row.', '');
   for (const f of d.confusions) parts.push(img(f, f.name), '');

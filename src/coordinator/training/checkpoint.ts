@@ -106,11 +106,14 @@ export function readCheckpoint(file: string, expectedHash: string, expected?: Ch
   try {
     raw = unpack(readFileSync(file));
   } catch (err) {
-    throw new CheckpointError(file, `unreadable or corrupt checkpoint (${err instanceof Error ? err.message : String(err)})`, { cause: err });
+    throw new CheckpointError(file, `unreadable or corrupt checkpoint (${err instanceof Error ? err.message : String(err)})`, {
+      cause: err,
+    });
   }
   const outer = raw as { format?: unknown; sha256?: unknown; body?: unknown } | null;
   if (outer && typeof outer === 'object' && outer.format === CHECKPOINT_FORMAT) {
-    if (!(outer.body instanceof Uint8Array) || typeof outer.sha256 !== 'string') throw new CheckpointError(file, 'truncated or corrupt checkpoint (body or digest missing)');
+    if (!(outer.body instanceof Uint8Array) || typeof outer.sha256 !== 'string')
+      throw new CheckpointError(file, 'truncated or corrupt checkpoint (body or digest missing)');
     if (sha256(outer.body) !== outer.sha256) throw new CheckpointError(file, 'corrupt checkpoint (SHA-256 of the contents does not match)');
     try {
       raw = unpack(outer.body);
@@ -131,9 +134,20 @@ export function readCheckpoint(file: string, expectedHash: string, expected?: Ch
   const m = asFloats(c.optimizer.m) as Float32Array;
   const v = asFloats(c.optimizer.v) as Float32Array;
   if (expected) {
-    if (weights.length !== expected.weights) throw new CheckpointError(file, `invalid checkpoint field weights: ${weights.length} values, but the config's model has ${expected.weights}`);
-    for (const [name, a] of [['optimizer.m', m], ['optimizer.v', v]] as const) {
-      if (a.length !== expected.params) throw new CheckpointError(file, `invalid checkpoint field ${name}: ${a.length} values, but the config's model has ${expected.params} parameters`);
+    if (weights.length !== expected.weights)
+      throw new CheckpointError(
+        file,
+        `invalid checkpoint field weights: ${weights.length} values, but the config's model has ${expected.weights}`,
+      );
+    for (const [name, a] of [
+      ['optimizer.m', m],
+      ['optimizer.v', v],
+    ] as const) {
+      if (a.length !== expected.params)
+        throw new CheckpointError(
+          file,
+          `invalid checkpoint field ${name}: ${a.length} values, but the config's model has ${expected.params} parameters`,
+        );
     }
   }
   return { ...c, weights, optimizer: { t: c.optimizer.t, m, v } };

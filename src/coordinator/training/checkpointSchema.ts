@@ -29,7 +29,10 @@ export const checkpointSchema = z.looseObject({
   elapsedSeconds: z.number().min(0),
   timeToTarget: z.number().min(0).nullable(),
   /** SHA-256 of the training data's content (data/datasetHash.ts); absent in checkpoints of older versions. */
-  dataHash: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+  dataHash: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .optional(),
   /** The backend the run resolved to ('wasm', 'tensorflow', 'cpu'); absent in older checkpoints. */
   backend: z.string().min(1).optional(),
 });

@@ -47,7 +47,9 @@ export class Optimizer {
 
   restore(state: OptimizerState): void {
     if (state.m.length !== this.state.m.length || state.v.length !== this.state.v.length) {
-      throw new InternalError(`optimizer state of ${state.m.length}+${state.v.length} values does not fit the model's ${this.state.m.length}+${this.state.v.length}`);
+      throw new InternalError(
+        `optimizer state of ${state.m.length}+${state.v.length} values does not fit the model's ${this.state.m.length}+${this.state.v.length}`,
+      );
     }
     this.state.t = state.t;
     this.state.m.set(state.m);

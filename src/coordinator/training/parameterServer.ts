@@ -60,8 +60,11 @@ export function allocateBuffers(plan: ModelPlan, microBatchesPerStep: number, co
   const pages = Math.ceil(total / 65536);
   if (pages > MAX_PAGES) {
     const gib = (total / 2 ** 30).toFixed(1);
-    throw new ConfigError(configFile, 'train.microBatchSize',
-      `${microBatchesPerStep} micro-batches per step need ${gib} GiB of gradient slots, more than the 4 GiB of one shared WebAssembly memory: raise train.microBatchSize or lower train.batchSize`);
+    throw new ConfigError(
+      configFile,
+      'train.microBatchSize',
+      `${microBatchesPerStep} micro-batches per step need ${gib} GiB of gradient slots, more than the 4 GiB of one shared WebAssembly memory: raise train.microBatchSize or lower train.batchSize`,
+    );
   }
   const memory = new Wasm.Memory({ initial: pages, maximum: pages, shared: true });
   let at = scratchBytes;
@@ -187,7 +190,8 @@ export class ParameterServer {
   }
 
   restore(snapshot: { weights: Float32Array; optimizer: OptimizerState }): void {
-    if (snapshot.weights.length !== this.weights.length) throw new InternalError(`checkpoint weights hold ${snapshot.weights.length} values; the model has ${this.weights.length}`);
+    if (snapshot.weights.length !== this.weights.length)
+      throw new InternalError(`checkpoint weights hold ${snapshot.weights.length} values; the model has ${this.weights.length}`);
     this.weights.set(snapshot.weights);
     this.optimizer.restore(snapshot.optimizer);
   }

@@ -89,7 +89,9 @@ class LineReporter implements Reporter {
   }
   step(i: StepEvent): void {
     if (i.step % this.every === 0 || i.step === this.total) {
-      this.log(`step ${i.step}/${this.total} epoch ${i.epoch}/${i.epochs} loss ${i.loss.toFixed(4)} acc ${pct(i.accuracy)} ${Math.round(i.examplesPerSecond)} ex/s`);
+      this.log(
+        `step ${i.step}/${this.total} epoch ${i.epoch}/${i.epochs} loss ${i.loss.toFixed(4)} acc ${pct(i.accuracy)} ${Math.round(i.examplesPerSecond)} ex/s`,
+      );
     }
   }
   epoch(r: EpochRecord): void {

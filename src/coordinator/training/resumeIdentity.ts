@@ -22,7 +22,9 @@ export function checkResumeIdentity(runDir: string, ckpt: Checkpoint, now: RunId
   const notes: string[] = [];
   if (ckpt.dataHash === undefined) notes.push('the checkpoint predates data hashes: the data cannot be compared');
   else if (ckpt.dataHash !== now.dataHash) {
-    changed.push(`the training data differ (content SHA-256 ${ckpt.dataHash.slice(0, 12)}… in the checkpoint, ${now.dataHash.slice(0, 12)}… in ${now.dataSource})`);
+    changed.push(
+      `the training data differ (content SHA-256 ${ckpt.dataHash.slice(0, 12)}… in the checkpoint, ${now.dataHash.slice(0, 12)}… in ${now.dataSource})`,
+    );
   }
   if (ckpt.backend === undefined) notes.push('the checkpoint predates recorded backends: the backend cannot be compared');
   else if (ckpt.backend !== now.backend) {

@@ -17,7 +17,11 @@ import { writeFileAtomic } from '../../shared/atomicFile.js';
 export { writeFileAtomic } from '../../shared/atomicFile.js';
 
 export function defaultRunDir(model: string, now = new Date()): string {
-  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z').replace('T', '-');
+  const stamp = now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z')
+    .replace('T', '-');
   return join('runs', `${stamp}-${model}`);
 }
 
@@ -58,7 +62,10 @@ export class RunDir {
     if (entries.length > 0) {
       if (!overwrite) throw new RunDirError(path, 'run directory exists and is not empty; pass --overwrite or choose another --out');
       if (!isRunDir(path)) {
-        throw new RunDirError(path, `--overwrite refused: not a PixelSense run directory (no ${RUN_MARKERS.join(' + ')}); nothing was changed`);
+        throw new RunDirError(
+          path,
+          `--overwrite refused: not a PixelSense run directory (no ${RUN_MARKERS.join(' + ')}); nothing was changed`,
+        );
       }
       clearRun(path, entries);
     }
@@ -99,7 +106,10 @@ export class RunDir {
         const { legs: oldLegs, ...oldLeg } = old;
         legs = Array.isArray(oldLegs) ? oldLegs : [oldLeg];
       } catch (err) {
-        throw new RunDirError(this.path, `run.json is not valid JSON (${err instanceof Error ? err.message : String(err)}); it holds the run's history, so it is not overwritten`);
+        throw new RunDirError(
+          this.path,
+          `run.json is not valid JSON (${err instanceof Error ? err.message : String(err)}); it holds the run's history, so it is not overwritten`,
+        );
       }
     }
     // A fresh run (or --overwrite) starts the list again: RunDir.create removed nothing else of the old run's records.

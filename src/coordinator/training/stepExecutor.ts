@@ -51,7 +51,9 @@ export class LocalStepExecutor implements StepExecutor {
   run({ epoch, step, micro }: StepWork): Promise<TrainTaskResult[]> {
     const shards = shardMicroBatches(micro, this.pool.size);
     return Promise.all(
-      shards.map((microBatches, shard) => this.pool.run({ kind: 'train', epoch, step, shard, attempt: 0, microBatches }, `train step ${step} shard ${shard}`)),
+      shards.map((microBatches, shard) =>
+        this.pool.run({ kind: 'train', epoch, step, shard, attempt: 0, microBatches }, `train step ${step} shard ${shard}`),
+      ),
     );
   }
 

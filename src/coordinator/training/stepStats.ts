@@ -19,7 +19,18 @@ export interface StepTiming {
 }
 
 /** The parts of a step that StepStats reads. */
-export type StepTotals = Pick<StepEvent, 'examples' | 'loss' | 'accuracy' | 'stepSeconds' | 'computeSeconds' | 'waitSeconds' | 'reduceSeconds' | 'updateSeconds' | 'overheadSeconds'>;
+export type StepTotals = Pick<
+  StepEvent,
+  | 'examples'
+  | 'loss'
+  | 'accuracy'
+  | 'stepSeconds'
+  | 'computeSeconds'
+  | 'waitSeconds'
+  | 'reduceSeconds'
+  | 'updateSeconds'
+  | 'overheadSeconds'
+>;
 
 /**
  * Where a step's wall time went: the mean worker's compute, the mean gap to

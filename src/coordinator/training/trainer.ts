@@ -53,7 +53,6 @@ export interface TrainOptions {
 
 export type StopReason = 'completed' | 'max-steps' | 'target-accuracy' | 'interrupted';
 
-
 export interface TrainResult {
   readonly stopReason: StopReason;
   readonly backend: string;
@@ -120,7 +119,12 @@ export class Trainer {
     const ps = new ParameterServer(plan, o.cfg, buffers);
     const pool = await WorkerPool.start({
       workers: Math.max(1, o.workers),
-      init: { backend: o.cfg.runtime.backend, stockKernels: o.cfg.runtime.stockKernels, dataset: o.dataset, training: { config: o.cfg, order, ...workerBuffers(buffers) } },
+      init: {
+        backend: o.cfg.runtime.backend,
+        stockKernels: o.cfg.runtime.stockKernels,
+        dataset: o.dataset,
+        training: { config: o.cfg, order, ...workerBuffers(buffers) },
+      },
       taskTimeoutMs: o.cfg.runtime.taskTimeoutSeconds * 1000,
       onFailure: (shard, kind, err, label, attempt) => {
         o.metrics.recordWorkerFailure(shard, kind);
@@ -129,10 +133,12 @@ export class Trainer {
       },
     });
     const ctx = { cfg: o.cfg, plan, pool, localWorkers: o.workers, buffers, backend: pool.backend };
-    const executor = o.executor ? await o.executor(ctx).catch(async (err: unknown) => {
-      await pool.close();
-      throw err;
-    }) : new LocalStepExecutor(pool);
+    const executor = o.executor
+      ? await o.executor(ctx).catch(async (err: unknown) => {
+          await pool.close();
+          throw err;
+        })
+      : new LocalStepExecutor(pool);
     const trainer = new Trainer(o, pool, executor, new Evaluator(pool, o.dataset), ps, new Uint32Array(order));
     trainer.events.on('step', (e) => {
       o.metrics.recordStep(e);
@@ -243,7 +249,12 @@ export class Trainer {
   }
 
   /** The step's one StepEvent: the run log, the metrics and the progress bar subscribe to it (see create()). */
-  private publish(step: number, lr: number, results: TrainTaskResult[], t: Pick<StepEvent, 'stepSeconds' | 'reduceSeconds' | 'updateSeconds'>): void {
+  private publish(
+    step: number,
+    lr: number,
+    results: TrainTaskResult[],
+    t: Pick<StepEvent, 'stepSeconds' | 'reduceSeconds' | 'updateSeconds'>,
+  ): void {
     const mbs = results.flatMap((r) => r.microBatches);
     const examples = mbs.reduce((s, m) => s + m.count, 0);
     const loss = mbs.reduce((s, m) => s + m.loss * m.count, 0) / examples;

@@ -18,12 +18,36 @@
  * elements in JS.
  */
 import {
-  ADD, F32X4_DEMOTE_F64X2_ZERO as DEMOTE, F64X2_ADD, F64X2_DIV, F64X2_MUL, F64X2_PROMOTE_LOW as PROMOTE, F64X2_SQRT, F64X2_SUB,
-  HIGH_TO_LOW, I32, I32_LOAD, I32_SHL, LOW_LOW, V128, V128_ZERO, encodeModule, get, i32, inc, loop, set, vload, vload64Splat, vstore,
-  Wasm, type Fn, type WasmMemory, type WasmModule,
+  ADD,
+  F32X4_DEMOTE_F64X2_ZERO as DEMOTE,
+  F64X2_ADD,
+  F64X2_DIV,
+  F64X2_MUL,
+  F64X2_PROMOTE_LOW as PROMOTE,
+  F64X2_SQRT,
+  F64X2_SUB,
+  HIGH_TO_LOW,
+  I32,
+  I32_LOAD,
+  I32_SHL,
+  LOW_LOW,
+  V128,
+  V128_ZERO,
+  encodeModule,
+  get,
+  i32,
+  inc,
+  loop,
+  set,
+  vload,
+  vload64Splat,
+  vstore,
+  Wasm,
+  type Fn,
+  type WasmMemory,
+  type WasmModule,
 } from '../../shared/kernels/wasm-asm.js';
 import { simdEnabled } from '../../shared/kernels/simd.js';
-
 
 /** f64x2 of half `h` (0: floats 0-1, 1: floats 2-3) of the f32x4 in local `x`. */
 const half = (x: number, h: 0 | 1): number[] => (h === 0 ? [...get(x), ...PROMOTE] : [...get(x), ...get(x), ...HIGH_TO_LOW, ...PROMOTE]);
@@ -36,16 +60,54 @@ const at = (base: number, off: number): number[] => [...get(base), ...get(off), 
 // reduce(slots0, weights1, n2, out3, chunks4) locals j5 off6 i7 acc0:8 acc1:9 x10 w11
 // out[4j..4j+3] = f32(0 + w0*s0 + w1*s1 + ...), slot addresses i32[n] at slots, weights f64[n].
 const reduce: Fn = {
-  name: 'reduce', params: 5, locals: [I32, I32, I32, V128, V128, V128, V128],
+  name: 'reduce',
+  params: 5,
+  locals: [I32, I32, I32, V128, V128, V128, V128],
   body: loop(5, get(4), i32(1), [
-    ...V128_ZERO, ...set(8), ...V128_ZERO, ...set(9), ...i32(0), ...set(7),
+    ...V128_ZERO,
+    ...set(8),
+    ...V128_ZERO,
+    ...set(9),
+    ...i32(0),
+    ...set(7),
     ...loop(7, get(2), i32(1), [
-      ...get(0), ...get(7), ...i32(2), ...I32_SHL, ...ADD, ...I32_LOAD, ...get(6), ...ADD, ...vload(), ...set(10),
-      ...get(1), ...get(7), ...i32(3), ...I32_SHL, ...ADD, ...vload64Splat(), ...set(11),
-      ...get(8), ...get(11), ...half(10, 0), ...F64X2_MUL, ...F64X2_ADD, ...set(8),
-      ...get(9), ...get(11), ...half(10, 1), ...F64X2_MUL, ...F64X2_ADD, ...set(9),
+      ...get(0),
+      ...get(7),
+      ...i32(2),
+      ...I32_SHL,
+      ...ADD,
+      ...I32_LOAD,
+      ...get(6),
+      ...ADD,
+      ...vload(),
+      ...set(10),
+      ...get(1),
+      ...get(7),
+      ...i32(3),
+      ...I32_SHL,
+      ...ADD,
+      ...vload64Splat(),
+      ...set(11),
+      ...get(8),
+      ...get(11),
+      ...half(10, 0),
+      ...F64X2_MUL,
+      ...F64X2_ADD,
+      ...set(8),
+      ...get(9),
+      ...get(11),
+      ...half(10, 1),
+      ...F64X2_MUL,
+      ...F64X2_ADD,
+      ...set(9),
     ]),
-    ...at(3, 6), ...get(8), ...DEMOTE, ...get(9), ...DEMOTE, ...LOW_LOW, ...vstore(),
+    ...at(3, 6),
+    ...get(8),
+    ...DEMOTE,
+    ...get(9),
+    ...DEMOTE,
+    ...LOW_LOW,
+    ...vstore(),
     ...inc(6, i32(16)),
   ]),
 };
@@ -54,26 +116,89 @@ const reduce: Fn = {
 // xg16 xm17 xv18 xp19 G20 mi21 vi22 pn23 mLow24 vLow25 pLow26
 function adamHalf(h: 0 | 1): number[] {
   const body = [
-    ...half(16, h), ...set(20),
-    ...get(8), ...half(17, h), ...F64X2_MUL, ...get(9), ...get(20), ...F64X2_MUL, ...F64X2_ADD, ...set(21),
-    ...get(10), ...half(18, h), ...F64X2_MUL, ...get(11), ...get(20), ...F64X2_MUL, ...get(20), ...F64X2_MUL, ...F64X2_ADD, ...set(22),
-    ...half(19, h), ...get(15), ...F64X2_MUL,
-    ...get(12), ...get(21), ...F64X2_MUL, ...get(22), ...F64X2_SQRT, ...get(13), ...F64X2_DIV, ...get(14), ...F64X2_ADD, ...F64X2_DIV,
-    ...F64X2_SUB, ...set(23),
+    ...half(16, h),
+    ...set(20),
+    ...get(8),
+    ...half(17, h),
+    ...F64X2_MUL,
+    ...get(9),
+    ...get(20),
+    ...F64X2_MUL,
+    ...F64X2_ADD,
+    ...set(21),
+    ...get(10),
+    ...half(18, h),
+    ...F64X2_MUL,
+    ...get(11),
+    ...get(20),
+    ...F64X2_MUL,
+    ...get(20),
+    ...F64X2_MUL,
+    ...F64X2_ADD,
+    ...set(22),
+    ...half(19, h),
+    ...get(15),
+    ...F64X2_MUL,
+    ...get(12),
+    ...get(21),
+    ...F64X2_MUL,
+    ...get(22),
+    ...F64X2_SQRT,
+    ...get(13),
+    ...F64X2_DIV,
+    ...get(14),
+    ...F64X2_ADD,
+    ...F64X2_DIV,
+    ...F64X2_SUB,
+    ...set(23),
   ];
   if (h === 0) return [...body, ...get(21), ...DEMOTE, ...set(24), ...get(22), ...DEMOTE, ...set(25), ...get(23), ...DEMOTE, ...set(26)];
-  return [...body,
-    ...at(2, 7), ...get(24), ...get(21), ...DEMOTE, ...LOW_LOW, ...vstore(),
-    ...at(3, 7), ...get(25), ...get(22), ...DEMOTE, ...LOW_LOW, ...vstore(),
-    ...at(0, 7), ...get(26), ...get(23), ...DEMOTE, ...LOW_LOW, ...vstore()];
+  return [
+    ...body,
+    ...at(2, 7),
+    ...get(24),
+    ...get(21),
+    ...DEMOTE,
+    ...LOW_LOW,
+    ...vstore(),
+    ...at(3, 7),
+    ...get(25),
+    ...get(22),
+    ...DEMOTE,
+    ...LOW_LOW,
+    ...vstore(),
+    ...at(0, 7),
+    ...get(26),
+    ...get(23),
+    ...DEMOTE,
+    ...LOW_LOW,
+    ...vstore(),
+  ];
 }
 const adam: Fn = {
-  name: 'adam', params: 6, locals: [I32, I32, ...new Array<number>(19).fill(V128)],
-  body: [...splats(5, 8, 8), ...loop(6, get(4), i32(1), [
-    ...at(1, 7), ...vload(), ...set(16), ...at(2, 7), ...vload(), ...set(17),
-    ...at(3, 7), ...vload(), ...set(18), ...at(0, 7), ...vload(), ...set(19),
-    ...adamHalf(0), ...adamHalf(1), ...inc(7, i32(16)),
-  ])],
+  name: 'adam',
+  params: 6,
+  locals: [I32, I32, ...new Array<number>(19).fill(V128)],
+  body: [
+    ...splats(5, 8, 8),
+    ...loop(6, get(4), i32(1), [
+      ...at(1, 7),
+      ...vload(),
+      ...set(16),
+      ...at(2, 7),
+      ...vload(),
+      ...set(17),
+      ...at(3, 7),
+      ...vload(),
+      ...set(18),
+      ...at(0, 7),
+      ...vload(),
+      ...set(19),
+      ...adamHalf(0),
+      ...adamHalf(1),
+      ...inc(7, i32(16)),
+    ]),
+  ],
 };
 
 // momentum/nesterov(p0, g1, m2, chunks3, sc4) locals j5 off6, scalars mu7 lr8 decay9, xg10 xm11 xp12 G13 b14 mLow15 pLow16 pn17
@@ -81,21 +206,61 @@ function momentumFn(nesterov: boolean): Fn {
   const halfBody = (h: 0 | 1): number[] => {
     const update = nesterov ? [...get(13), ...get(7), ...get(14), ...F64X2_MUL, ...F64X2_ADD] : get(14);
     const body = [
-      ...half(10, h), ...set(13),
-      ...get(7), ...half(11, h), ...F64X2_MUL, ...get(13), ...F64X2_ADD, ...set(14),
-      ...half(12, h), ...get(9), ...F64X2_MUL, ...get(8), ...update, ...F64X2_MUL, ...F64X2_SUB, ...set(17),
+      ...half(10, h),
+      ...set(13),
+      ...get(7),
+      ...half(11, h),
+      ...F64X2_MUL,
+      ...get(13),
+      ...F64X2_ADD,
+      ...set(14),
+      ...half(12, h),
+      ...get(9),
+      ...F64X2_MUL,
+      ...get(8),
+      ...update,
+      ...F64X2_MUL,
+      ...F64X2_SUB,
+      ...set(17),
     ];
     if (h === 0) return [...body, ...get(14), ...DEMOTE, ...set(15), ...get(17), ...DEMOTE, ...set(16)];
-    return [...body,
-      ...at(2, 6), ...get(15), ...get(14), ...DEMOTE, ...LOW_LOW, ...vstore(),
-      ...at(0, 6), ...get(16), ...get(17), ...DEMOTE, ...LOW_LOW, ...vstore()];
+    return [
+      ...body,
+      ...at(2, 6),
+      ...get(15),
+      ...get(14),
+      ...DEMOTE,
+      ...LOW_LOW,
+      ...vstore(),
+      ...at(0, 6),
+      ...get(16),
+      ...get(17),
+      ...DEMOTE,
+      ...LOW_LOW,
+      ...vstore(),
+    ];
   };
   return {
-    name: nesterov ? 'nesterov' : 'momentum', params: 5, locals: [I32, I32, ...new Array<number>(11).fill(V128)],
-    body: [...splats(4, 7, 3), ...loop(5, get(3), i32(1), [
-      ...at(1, 6), ...vload(), ...set(10), ...at(2, 6), ...vload(), ...set(11), ...at(0, 6), ...vload(), ...set(12),
-      ...halfBody(0), ...halfBody(1), ...inc(6, i32(16)),
-    ])],
+    name: nesterov ? 'nesterov' : 'momentum',
+    params: 5,
+    locals: [I32, I32, ...new Array<number>(11).fill(V128)],
+    body: [
+      ...splats(4, 7, 3),
+      ...loop(5, get(3), i32(1), [
+        ...at(1, 6),
+        ...vload(),
+        ...set(10),
+        ...at(2, 6),
+        ...vload(),
+        ...set(11),
+        ...at(0, 6),
+        ...vload(),
+        ...set(12),
+        ...halfBody(0),
+        ...halfBody(1),
+        ...inc(6, i32(16)),
+      ]),
+    ],
   };
 }
 
@@ -106,10 +271,23 @@ function sgdHalf(h: 0 | 1): number[] {
   return [...body, ...at(0, 5), ...get(10), ...get(11), ...DEMOTE, ...LOW_LOW, ...vstore()];
 }
 const sgd: Fn = {
-  name: 'sgd', params: 4, locals: [I32, I32, V128, V128, V128, V128, V128, V128],
-  body: [...splats(3, 6, 2), ...loop(4, get(2), i32(1), [
-    ...at(1, 5), ...vload(), ...set(8), ...at(0, 5), ...vload(), ...set(9), ...sgdHalf(0), ...sgdHalf(1), ...inc(5, i32(16)),
-  ])],
+  name: 'sgd',
+  params: 4,
+  locals: [I32, I32, V128, V128, V128, V128, V128, V128],
+  body: [
+    ...splats(3, 6, 2),
+    ...loop(4, get(2), i32(1), [
+      ...at(1, 5),
+      ...vload(),
+      ...set(8),
+      ...at(0, 5),
+      ...vload(),
+      ...set(9),
+      ...sgdHalf(0),
+      ...sgdHalf(1),
+      ...inc(5, i32(16)),
+    ]),
+  ],
 };
 
 interface Exports {
@@ -180,7 +358,13 @@ export class UpdateKernels {
     this.fns.adam(p.byteOffset, g.byteOffset, m.byteOffset, v.byteOffset, chunks, this.scratch);
   }
 
-  momentum(p: Float32Array, g: Float32Array, m: Float32Array, chunks: number, s: { mu: number; lr: number; decay: number; nesterov: boolean }): void {
+  momentum(
+    p: Float32Array,
+    g: Float32Array,
+    m: Float32Array,
+    chunks: number,
+    s: { mu: number; lr: number; decay: number; nesterov: boolean },
+  ): void {
     this.f64.set([s.mu, s.lr, s.decay]);
     (s.nesterov ? this.fns.nesterov : this.fns.momentum)(p.byteOffset, g.byteOffset, m.byteOffset, chunks, this.scratch);
   }

@@ -75,7 +75,11 @@ export class WorkerPool {
       } catch (caught) {
         if (this.closing) throw caught;
         const timedOut = signal?.aborted === true;
-        const err = timedOut ? new Error(`no result within ${this.taskTimeoutMs / 1000} s (runtime.taskTimeoutSeconds); its worker thread was terminated`, { cause: caught }) : caught;
+        const err = timedOut
+          ? new Error(`no result within ${this.taskTimeoutMs / 1000} s (runtime.taskTimeoutSeconds); its worker thread was terminated`, {
+              cause: caught,
+            })
+          : caught;
         lastError = err;
         // Piscina rejects the task of a thread that ended mid-task with
         // "worker exited with code: N" and starts a replacement thread

@@ -22,8 +22,16 @@ interface InputGradAttrs extends ConvBackpropAttrs {
 }
 
 function inputGradInfo(filter: TensorInfo, a: InputGradAttrs): backend_util.Conv2DInfo {
-  return backend_util.computeConv2DInfo(a.inputShape, filter.shape as [number, number, number, number],
-    a.strides, 1, a.pad, a.dimRoundingMode, false, 'channelsLast');
+  return backend_util.computeConv2DInfo(
+    a.inputShape,
+    filter.shape as [number, number, number, number],
+    a.strides,
+    1,
+    a.pad,
+    a.dimRoundingMode,
+    false,
+    'channelsLast',
+  );
 }
 
 /**
@@ -64,9 +72,12 @@ export function inputGradCol2im(args: KernelArgs): TensorInfo {
     const fout = f32(backend, wt);
     for (let o = 0; o < co; o++) for (let j = 0; j < k; j++) fout[o * k + j] = fin[j * co + o]!;
   }
-  const cols = runStock('BatchMatMul', backend,
+  const cols = runStock(
+    'BatchMatMul',
+    backend,
     { a: { dataId: dy.dataId, shape: [1, m, co], dtype: 'float32' }, b: { dataId: wt.dataId, shape: [1, co, k], dtype: 'float32' } },
-    { transposeA: false, transposeB: false });
+    { transposeA: false, transposeB: false },
+  );
   release(backend, wt);
   const dx = backend.makeOutput([n, h, w, ci], 'float32');
   const table = backend.makeOutput([taps], 'int32');
@@ -88,8 +99,7 @@ export function inputGradCol2im(args: KernelArgs): TensorInfo {
       const mRow = (b * oh + y) * ow;
       const rowFull = y0 >= 0 && y0 + kh <= h;
       if (rowFull && xb > xa) {
-        simd.col2imRow(colsB + (mRow + xa) * k * 4, dxB + ((b * h + y0) * w + xa * sw - left) * cb,
-          tableB, taps, cb, xb - xa, sw * cb);
+        simd.col2imRow(colsB + (mRow + xa) * k * 4, dxB + ((b * h + y0) * w + xa * sw - left) * cb, tableB, taps, cb, xb - xa, sw * cb);
       }
       for (let x = 0; x < ow; x++) {
         if (rowFull && x >= xa && x < xb) continue;
@@ -165,13 +175,23 @@ export function inputGradConv(args: KernelArgs): TensorInfo {
       }
     }
   }
-  const out = runStock('Conv2D', backend, { x: src, filter: wf }, {
-    strides: [1, 1],
-    pad: [[0, 0], [pt, pb], [pl, pr], [0, 0]],
-    dataFormat: 'NHWC',
-    dilations: [1, 1],
-    dimRoundingMode: undefined as never,
-  });
+  const out = runStock(
+    'Conv2D',
+    backend,
+    { x: src, filter: wf },
+    {
+      strides: [1, 1],
+      pad: [
+        [0, 0],
+        [pt, pb],
+        [pl, pr],
+        [0, 0],
+      ],
+      dataFormat: 'NHWC',
+      dilations: [1, 1],
+      dimRoundingMode: undefined as never,
+    },
+  );
   release(backend, wf);
   if (src !== dy) release(backend, src);
   out.shape = [n, h, w, ci];

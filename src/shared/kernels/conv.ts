@@ -29,8 +29,15 @@ function filterGradInfo(x: TensorInfo, a: FilterGradAttrs): backend_util.Conv2DI
     throw new Error("wasm backend Conv2DBackpropFilter does not support dataFormat:'NCHW'");
   }
   return backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number], a.filterShape, a.strides, 1, a.pad,
-    a.dimRoundingMode, false, 'channelsLast');
+    x.shape as [number, number, number, number],
+    a.filterShape,
+    a.strides,
+    1,
+    a.pad,
+    a.dimRoundingMode,
+    false,
+    'channelsLast',
+  );
 }
 
 /** Composed route: forward Conv2D over swapped operands (stock kernels only). */
@@ -48,18 +55,34 @@ export function filterGradComposed(args: KernelArgs): TensorInfo {
   const right = kw + (ow - 1) * sw - w - left;
   const xT = runStock('Transpose', backend, { x }, { perm: [3, 1, 2, 0] });
   const dyT = runStock('Transpose', backend, { x: dy }, { perm: [1, 2, 0, 3] });
-  let conv = runStock('Conv2D', backend, { x: xT, filter: dyT }, {
-    strides: [1, 1],
-    pad: [[0, 0], [top, Math.max(bottom, 0)], [left, Math.max(right, 0)], [0, 0]],
-    dataFormat: 'NHWC',
-    dilations: [sh, sw],
-    dimRoundingMode: undefined as never,
-  });
+  let conv = runStock(
+    'Conv2D',
+    backend,
+    { x: xT, filter: dyT },
+    {
+      strides: [1, 1],
+      pad: [
+        [0, 0],
+        [top, Math.max(bottom, 0)],
+        [left, Math.max(right, 0)],
+        [0, 0],
+      ],
+      dataFormat: 'NHWC',
+      dilations: [sh, sw],
+      dimRoundingMode: undefined as never,
+    },
+  );
   release(backend, xT, dyT);
   if (bottom < 0 || right < 0) {
-    const sliced = runStock('Slice', backend, { x: conv }, {
-      begin: [0, 0, 0, 0], size: [info.inChannels, kh, kw, info.outChannels],
-    });
+    const sliced = runStock(
+      'Slice',
+      backend,
+      { x: conv },
+      {
+        begin: [0, 0, 0, 0],
+        size: [info.inChannels, kh, kw, info.outChannels],
+      },
+    );
     release(backend, conv);
     conv = sliced;
   }
@@ -133,13 +156,18 @@ export function filterGradIm2col(args: KernelArgs): TensorInfo {
     }
     buildColsT(backend, simd, xp, cols, info, b0, nbb);
     // [K, Mc] x [Mc, Co] -> [K, Co] == [KH, KW, Ci, Co] in row-major order.
-    const part = runStock('BatchMatMul', backend,
-      { a: { dataId: cols.dataId, shape: [1, k, mc], dtype: 'float32' },
-        b: { dataId: dyc.dataId, shape: [1, mc, co], dtype: 'float32' } },
-      { transposeA: false, transposeB: false });
+    const part = runStock(
+      'BatchMatMul',
+      backend,
+      { a: { dataId: cols.dataId, shape: [1, k, mc], dtype: 'float32' }, b: { dataId: dyc.dataId, shape: [1, mc, co], dtype: 'float32' } },
+      { transposeA: false, transposeB: false },
+    );
     release(backend, cols);
     if (dyc !== dy) release(backend, dyc);
-    if (nbb === n) { out = part; break; }
+    if (nbb === n) {
+      out = part;
+      break;
+    }
     const pv = f32(backend, part);
     if (total === undefined) total = new Float64Array(k * co);
     for (let i = 0; i < pv.length; i++) total[i]! += pv[i]!;
@@ -170,8 +198,15 @@ function withSlack(backend: WasmBackend, shape: number[]): TensorInfo {
  * is copied by the SIMD `copyRuns` (one call per channel); blocks touching
  * the padding, and everything when SIMD is unavailable, go through JS.
  */
-function buildColsT(backend: WasmBackend, simd: Simd | undefined, xp: TensorInfo, cols: TensorInfo,
-  info: backend_util.Conv2DInfo, b0: number, nb: number): void {
+function buildColsT(
+  backend: WasmBackend,
+  simd: Simd | undefined,
+  xp: TensorInfo,
+  cols: TensorInfo,
+  info: backend_util.Conv2DInfo,
+  b0: number,
+  nb: number,
+): void {
   const { batchSize: n, inHeight: h, inWidth: w, inChannels: ci } = info;
   const { outHeight: oh, outWidth: ow, filterHeight: kh, filterWidth: kw } = info;
   const { strideHeight: sh, strideWidth: sw } = info;

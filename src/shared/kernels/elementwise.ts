@@ -14,7 +14,9 @@ import type { TensorInfo } from '@tensorflow/tfjs-core';
 import { simdFor } from './simd.js';
 import { f32, f32Offset, runStock, size, type KernelArgs, type WasmBackend } from './util.js';
 
-interface RefCounting { incRef(dataId: object): void }
+interface RefCounting {
+  incRef(dataId: object): void;
+}
 
 export function identity(args: KernelArgs): TensorInfo {
   const x = args.inputs.x as TensorInfo;
@@ -35,10 +37,14 @@ export function cast(args: KernelArgs): TensorInfo {
 
 type BinOp = 'Add' | 'Sub' | 'Multiply';
 const SIMD_NAMES = {
-  Add: ['addSame', 'addRow'], Sub: ['subSame', 'subRow'], Multiply: ['mulSame', 'mulRow'],
+  Add: ['addSame', 'addRow'],
+  Sub: ['subSame', 'subRow'],
+  Multiply: ['mulSame', 'mulRow'],
 } as const;
 const JS_OPS: Record<BinOp, (p: number, q: number) => number> = {
-  Add: (p, q) => p + q, Sub: (p, q) => p - q, Multiply: (p, q) => p * q,
+  Add: (p, q) => p + q,
+  Sub: (p, q) => p - q,
+  Multiply: (p, q) => p * q,
 };
 
 /**
@@ -74,7 +80,9 @@ export function binaryKernel(op: BinOp): (args: KernelArgs) => TensorInfo {
       simd[sameName](pa, pb, po, n >>> 2);
       const tail = n & 3;
       if (tail > 0) {
-        const av = f32(backend, a), bv = f32(backend, b), ov = f32(backend, out);
+        const av = f32(backend, a),
+          bv = f32(backend, b),
+          ov = f32(backend, out);
         for (let i = n - tail; i < n; i++) ov[i] = jsOp(av[i]!, bv[i]!);
       }
     } else {
@@ -102,9 +110,9 @@ export function stepKernel(args: KernelArgs): TensorInfo {
   if (simd === undefined || x.dtype !== 'float32') return runStock('Step', backend, args.inputs, args.attrs);
   const out = backend.makeOutput([...x.shape], 'float32');
   const n = size(x.shape);
-  simd.step(f32Offset(backend, x) * 4, f32Offset(backend, out) * 4, n >>> 2,
-    new Int32Array(new Float32Array([alpha]).buffer)[0]!);
-  const xv = f32(backend, x), ov = f32(backend, out);
+  simd.step(f32Offset(backend, x) * 4, f32Offset(backend, out) * 4, n >>> 2, new Int32Array(new Float32Array([alpha]).buffer)[0]!);
+  const xv = f32(backend, x),
+    ov = f32(backend, out);
   for (let i = n - (n & 3); i < n; i++) {
     const v = xv[i]!;
     ov[i] = v !== v ? v : v > 0 ? 1 : alpha;
@@ -121,7 +129,8 @@ export function reluKernel(args: KernelArgs): TensorInfo {
   const out = backend.makeOutput([...x.shape], 'float32');
   const n = size(x.shape);
   simd.relu(f32Offset(backend, x) * 4, f32Offset(backend, out) * 4, n >>> 2);
-  const xv = f32(backend, x), ov = f32(backend, out);
+  const xv = f32(backend, x),
+    ov = f32(backend, out);
   for (let i = n - (n & 3); i < n; i++) ov[i] = xv[i]! < 0 ? 0 : xv[i]!;
   return out;
 }

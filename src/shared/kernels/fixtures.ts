@@ -25,17 +25,22 @@ function glorot(shape: number[], fanIn: number, seed: number): tf.Variable {
 
 export function makeFixture(kind: ModelKind, batch: number, seed = 7): TrainFixture {
   const vars: tf.Variable[] = [];
-  const v = (t: tf.Variable): tf.Variable => { vars.push(t); return t; };
-  const x = kind === 'ann'
-    ? tf.randomUniform([batch, 784], 0, 1, 'float32', seed)
-    : tf.randomUniform([batch, 28, 28, 1], 0, 1, 'float32', seed);
+  const v = (t: tf.Variable): tf.Variable => {
+    vars.push(t);
+    return t;
+  };
+  const x =
+    kind === 'ann' ? tf.randomUniform([batch, 784], 0, 1, 'float32', seed) : tf.randomUniform([batch, 28, 28, 1], 0, 1, 'float32', seed);
   const labels = tf.tidy(() => tf.cast(tf.oneHot(tf.randomUniform([batch], 0, 10, 'int32', seed + 1) as tf.Tensor1D, 10), 'float32'));
   const mask = tf.tidy(() => tf.mul(tf.step(tf.randomUniform([batch, 128], -1, 1, 'float32', seed + 2)), 2));
   let lossFn: () => tf.Scalar;
   if (kind === 'ann') {
-    const w1 = v(glorot([784, 256], 784, seed + 3)); const b1 = v(tf.variable(tf.zeros([256])));
-    const w2 = v(glorot([256, 128], 256, seed + 4)); const b2 = v(tf.variable(tf.zeros([128])));
-    const w3 = v(glorot([128, 10], 128, seed + 5)); const b3 = v(tf.variable(tf.zeros([10])));
+    const w1 = v(glorot([784, 256], 784, seed + 3));
+    const b1 = v(tf.variable(tf.zeros([256])));
+    const w2 = v(glorot([256, 128], 256, seed + 4));
+    const b2 = v(tf.variable(tf.zeros([128])));
+    const w3 = v(glorot([128, 10], 128, seed + 5));
+    const b3 = v(tf.variable(tf.zeros([10])));
     lossFn = () => {
       const flat = tf.reshape(x, [batch, 784]);
       const h1 = tf.relu(tf.add(tf.matMul(flat, w1), b1));
@@ -44,10 +49,14 @@ export function makeFixture(kind: ModelKind, batch: number, seed = 7): TrainFixt
       return tf.losses.softmaxCrossEntropy(labels, logits) as tf.Scalar;
     };
   } else {
-    const k1 = v(glorot([3, 3, 1, 32], 9, seed + 3)); const c1 = v(tf.variable(tf.zeros([32])));
-    const k2 = v(glorot([3, 3, 32, 64], 288, seed + 4)); const c2 = v(tf.variable(tf.zeros([64])));
-    const w3 = v(glorot([1600, 128], 1600, seed + 5)); const b3 = v(tf.variable(tf.zeros([128])));
-    const w4 = v(glorot([128, 10], 128, seed + 6)); const b4 = v(tf.variable(tf.zeros([10])));
+    const k1 = v(glorot([3, 3, 1, 32], 9, seed + 3));
+    const c1 = v(tf.variable(tf.zeros([32])));
+    const k2 = v(glorot([3, 3, 32, 64], 288, seed + 4));
+    const c2 = v(tf.variable(tf.zeros([64])));
+    const w3 = v(glorot([1600, 128], 1600, seed + 5));
+    const b3 = v(tf.variable(tf.zeros([128])));
+    const w4 = v(glorot([128, 10], 128, seed + 6));
+    const b4 = v(tf.variable(tf.zeros([10])));
     lossFn = () => {
       const a1 = tf.relu(tf.add(tf.conv2d(x as tf.Tensor4D, k1 as tf.Tensor4D, 1, 'valid'), c1));
       const p1 = tf.maxPool(a1 as tf.Tensor4D, 2, 2, 'valid');

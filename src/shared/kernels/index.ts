@@ -49,11 +49,12 @@ const FAST: KernelSpec[] = [
   { name: 'Relu', impl: reluKernel },
 ];
 
-const STOCK_MODE: KernelSpec[] = [
-  { name: 'Conv2DBackpropFilter', impl: filterGradComposed },
-];
+const STOCK_MODE: KernelSpec[] = [{ name: 'Conv2DBackpropFilter', impl: filterGradComposed }];
 
-interface InstallState { mode: 'fast' | 'stock'; names: string[] }
+interface InstallState {
+  mode: 'fast' | 'stock';
+  names: string[];
+}
 // Kept on globalThis (like tfjs's own kernel registry) so that a second copy
 // of this module in the same thread cannot wrap our kernels as "stock".
 const STATE_KEY = Symbol.for('pixelsense.wasmKernels');
@@ -74,8 +75,22 @@ export function installWasmKernels(options: { stock?: boolean } = {}): { install
   if (installed !== undefined) return { installed: [...installed.names] };
   const specs = options.stock === true ? STOCK_MODE : FAST;
   // Stock kernels every route below calls at backend level.
-  for (const name of ['Transpose', 'Conv2D', 'BatchMatMul', 'Slice', 'Conv2DBackpropInput',
-    'MaxPoolGrad', 'Sum', 'Cast', 'Identity', 'Add', 'Sub', 'Multiply', 'Step', 'Relu']) {
+  for (const name of [
+    'Transpose',
+    'Conv2D',
+    'BatchMatMul',
+    'Slice',
+    'Conv2DBackpropInput',
+    'MaxPoolGrad',
+    'Sum',
+    'Cast',
+    'Identity',
+    'Add',
+    'Sub',
+    'Multiply',
+    'Step',
+    'Relu',
+  ]) {
     const cfg = getKernel(name, 'wasm');
     if (cfg !== undefined) rememberStock(cfg);
   }

@@ -29,8 +29,7 @@ export function batchMatMul(args: KernelArgs): TensorInfo {
   const attrs = args.attrs as { transposeA: boolean; transposeB: boolean };
   const tA = attrs.transposeA === true;
   const tB = attrs.transposeB === true;
-  if ((!tA && !tB) || a.dtype !== 'float32' || b.dtype !== 'float32' ||
-    a.shape.length < 2 || b.shape.length < 2) {
+  if ((!tA && !tB) || a.dtype !== 'float32' || b.dtype !== 'float32' || a.shape.length < 2 || b.shape.length < 2) {
     return runStock('BatchMatMul', backend, args.inputs, args.attrs);
   }
   if (!tA && tB && a.shape.length === 2 && b.shape.length === 2) {

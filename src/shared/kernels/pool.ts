@@ -29,8 +29,14 @@ export function maxPoolGrad(args: KernelArgs): TensorInfo {
   const dy = args.inputs.dy as TensorInfo;
   const input = args.inputs.input as TensorInfo;
   const a = args.attrs as unknown as MaxPoolGradAttrs;
-  const info = backend_util.computePool2DInfo(input.shape as [number, number, number, number],
-    a.filterSize, a.strides, 1, a.pad, a.dimRoundingMode);
+  const info = backend_util.computePool2DInfo(
+    input.shape as [number, number, number, number],
+    a.filterSize,
+    a.strides,
+    1,
+    a.pad,
+    a.dimRoundingMode,
+  );
   const { batchSize: n, inHeight: h, inWidth: w, inChannels: c, outHeight: oh, outWidth: ow } = info;
   const { strideHeight: sh, strideWidth: sw } = info;
   const fh = info.effectiveFilterHeight;
@@ -69,15 +75,34 @@ export function maxPoolGrad(args: KernelArgs): TensorInfo {
         for (let yy = yLo; yy < yHi; yy++) {
           for (let xx = xLo; xx < xHi; xx++) offs[k++] = ib + (yy * w + xx) * c;
         }
-        if (k === 0) { gi += c; continue; }
+        if (k === 0) {
+          gi += c;
+          continue;
+        }
         if (k === 4 && c > 0) {
           // The common 2x2 window, unrolled.
-          const p0 = offs[0]!, p1 = offs[1]!, p2 = offs[2]!, p3 = offs[3]!;
+          const p0 = offs[0]!,
+            p1 = offs[1]!,
+            p2 = offs[2]!,
+            p3 = offs[3]!;
           for (let ch = 0; ch < c; ch++) {
-            let m = x[p0 + ch]!; let p = p0;
-            const v1 = x[p1 + ch]!; if (v1 > m || (m !== m && v1 === v1)) { m = v1; p = p1; }
-            const v2 = x[p2 + ch]!; if (v2 > m || (m !== m && v2 === v2)) { m = v2; p = p2; }
-            const v3 = x[p3 + ch]!; if (v3 > m || (m !== m && v3 === v3)) { m = v3; p = p3; }
+            let m = x[p0 + ch]!;
+            let p = p0;
+            const v1 = x[p1 + ch]!;
+            if (v1 > m || (m !== m && v1 === v1)) {
+              m = v1;
+              p = p1;
+            }
+            const v2 = x[p2 + ch]!;
+            if (v2 > m || (m !== m && v2 === v2)) {
+              m = v2;
+              p = p2;
+            }
+            const v3 = x[p3 + ch]!;
+            if (v3 > m || (m !== m && v3 === v3)) {
+              m = v3;
+              p = p3;
+            }
             // NaNs are skipped and an all -Infinity window routes nothing,
             // as the strict `>` scan from -Infinity on cpu does.
             if (m > -Infinity) dx[p + ch]! += g[gi + ch]!;
@@ -91,7 +116,10 @@ export function maxPoolGrad(args: KernelArgs): TensorInfo {
           const p = offs[j]!;
           for (let ch = 0; ch < c; ch++) {
             const v = x[p + ch]!;
-            if (v > best[ch]!) { best[ch] = v; bestPos[ch] = p; }
+            if (v > best[ch]!) {
+              best[ch] = v;
+              bestPos[ch] = p;
+            }
           }
         }
         for (let ch = 0; ch < c; ch++) {
@@ -110,8 +138,14 @@ export function maxPoolGrad(args: KernelArgs): TensorInfo {
  * inside the image (all of them for 'valid'), one call per clipped edge
  * window with its own offset table. 4 channels per f32x4 lane group.
  */
-function simdMaxPoolGrad(simd: Simd, backend: WasmBackend, info: backend_util.Conv2DInfo,
-  input: TensorInfo, dy: TensorInfo, dxT: TensorInfo): void {
+function simdMaxPoolGrad(
+  simd: Simd,
+  backend: WasmBackend,
+  info: backend_util.Conv2DInfo,
+  input: TensorInfo,
+  dy: TensorInfo,
+  dxT: TensorInfo,
+): void {
   const { batchSize: n, inHeight: h, inWidth: w, inChannels: c, outHeight: oh, outWidth: ow } = info;
   const { strideHeight: sh, strideWidth: sw } = info;
   const fh = info.effectiveFilterHeight;
@@ -148,10 +182,15 @@ function simdMaxPoolGrad(simd: Simd, backend: WasmBackend, info: backend_util.Co
         row(ib + (y0 * w + xa * sw - left) * cb, dxDelta, gp + xa * cb, tableBytes, k, cb, xb - xa, sw * cb);
       }
       for (let xo = 0; xo < ow; xo++) {
-        if (xo === xa && xb > xa) { xo = xb - 1; continue; }
-        const yLo = Math.max(0, y0), yHi = Math.min(h, y0 + fh);
+        if (xo === xa && xb > xa) {
+          xo = xb - 1;
+          continue;
+        }
+        const yLo = Math.max(0, y0),
+          yHi = Math.min(h, y0 + fh);
         const x0 = xo * sw - left;
-        const xLo = Math.max(0, x0), xHi = Math.min(w, x0 + fw);
+        const xLo = Math.max(0, x0),
+          xHi = Math.min(w, x0 + fw);
         let kk = 0;
         for (let yy = yLo; yy < yHi; yy++) {
           for (let xx = xLo; xx < xHi; xx++) tab[k + kk++] = ((yy - yLo) * w + (xx - xLo)) * cb;

@@ -18,7 +18,10 @@ export function sum(args: KernelArgs): TensorInfo {
   const x = args.inputs.x as TensorInfo;
   const attrs = args.attrs as { axis: number | number[]; keepDims: boolean };
   const rank = x.shape.length;
-  const axes = util.parseAxisParam(attrs.axis, x.shape).slice().sort((p, q) => p - q);
+  const axes = util
+    .parseAxisParam(attrs.axis, x.shape)
+    .slice()
+    .sort((p, q) => p - q);
   const leading = axes.length > 0 && axes.length < rank && axes.every((ax, i) => ax === i);
   if (x.dtype !== 'float32' || !leading) return runStock('Sum', backend, args.inputs, args.attrs);
   const k = axes.length;
@@ -54,13 +57,32 @@ function columnSumsJs(src: Float32Array, rows: number, cols: number): Float64Arr
   const total = rows * cols;
   let c0 = 0;
   for (; c0 + 8 <= cols; c0 += 8) {
-    let a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
+    let a0 = 0,
+      a1 = 0,
+      a2 = 0,
+      a3 = 0,
+      a4 = 0,
+      a5 = 0,
+      a6 = 0,
+      a7 = 0;
     for (let p = c0; p < total; p += cols) {
-      a0 += src[p]!; a1 += src[p + 1]!; a2 += src[p + 2]!; a3 += src[p + 3]!;
-      a4 += src[p + 4]!; a5 += src[p + 5]!; a6 += src[p + 6]!; a7 += src[p + 7]!;
+      a0 += src[p]!;
+      a1 += src[p + 1]!;
+      a2 += src[p + 2]!;
+      a3 += src[p + 3]!;
+      a4 += src[p + 4]!;
+      a5 += src[p + 5]!;
+      a6 += src[p + 6]!;
+      a7 += src[p + 7]!;
     }
-    acc[c0] = a0; acc[c0 + 1] = a1; acc[c0 + 2] = a2; acc[c0 + 3] = a3;
-    acc[c0 + 4] = a4; acc[c0 + 5] = a5; acc[c0 + 6] = a6; acc[c0 + 7] = a7;
+    acc[c0] = a0;
+    acc[c0 + 1] = a1;
+    acc[c0 + 2] = a2;
+    acc[c0 + 3] = a3;
+    acc[c0 + 4] = a4;
+    acc[c0 + 5] = a5;
+    acc[c0 + 6] = a6;
+    acc[c0 + 7] = a7;
   }
   for (; c0 < cols; c0++) {
     let a = 0;

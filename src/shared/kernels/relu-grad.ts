@@ -34,7 +34,9 @@ export function reluGradKernel(args: KernelArgs): tf.TensorInfo {
   }
   const out = backend.makeOutput([...x.shape], 'float32');
   simd.reluGrad(f32Offset(backend, dy) * 4, f32Offset(backend, x) * 4, f32Offset(backend, out) * 4, n >>> 2);
-  const dv = f32(backend, dy), xv = f32(backend, x), ov = f32(backend, out);
+  const dv = f32(backend, dy),
+    xv = f32(backend, x),
+    ov = f32(backend, out);
   for (let i = n - (n & 3); i < n; i++) {
     const v = xv[i]!;
     ov[i] = dv[i]! * (v !== v ? NaN : v > 0 ? 1 : 0);
@@ -64,8 +66,7 @@ export function installReluGradient(): void {
       const [x] = saved as [tf.Tensor];
       const fused = tf.getBackend() === 'wasm' && simdFor(tf.backend()) !== undefined;
       return {
-        x: () => (fused ? tf.engine().runKernel(RELU_GRAD, { dy: dy as tf.Tensor, x }) as tf.Tensor
-          : stockFormula(dy as tf.Tensor, x)),
+        x: () => (fused ? (tf.engine().runKernel(RELU_GRAD, { dy: dy as tf.Tensor, x }) as tf.Tensor) : stockFormula(dy as tf.Tensor, x)),
       };
     },
   });

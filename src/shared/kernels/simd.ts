@@ -46,71 +46,212 @@
  *                                         next cbytes of cols, per tap t
  */
 import {
-  ADD, BITSELECT, F32_ADD, F32_LOAD, F32_STORE, F32X4_ADD, F32X4_GT, F32X4_LT, F32X4_MUL, F32X4_NE, F32X4_SPLAT,
-  F32X4_SUB, F64X2_ADD, F64X2_PROMOTE_LOW, HIGH_TO_LOW, I32, I32_LOAD, I32X4_EQ, I32X4_SPLAT, MUL, NE, V128,
-  GE_S, Wasm, encodeModule, f32c, f32x4Lane, get, i32, i32x4Lane, inc, loop, set, vload, vstore, type Fn, type WasmMemory, type WasmModule,
+  ADD,
+  BITSELECT,
+  F32_ADD,
+  F32_LOAD,
+  F32_STORE,
+  F32X4_ADD,
+  F32X4_GT,
+  F32X4_LT,
+  F32X4_MUL,
+  F32X4_NE,
+  F32X4_SPLAT,
+  F32X4_SUB,
+  F64X2_ADD,
+  F64X2_PROMOTE_LOW,
+  HIGH_TO_LOW,
+  I32,
+  I32_LOAD,
+  I32X4_EQ,
+  I32X4_SPLAT,
+  MUL,
+  NE,
+  V128,
+  GE_S,
+  Wasm,
+  encodeModule,
+  f32c,
+  f32x4Lane,
+  get,
+  i32,
+  i32x4Lane,
+  inc,
+  loop,
+  set,
+  vload,
+  vstore,
+  type Fn,
+  type WasmMemory,
+  type WasmModule,
 } from './wasm-asm.js';
 
 // colsum(src0, rows1, chunks2, acc3) locals r4 j5 a6 v7:v128
 const colsum: Fn = {
-  name: 'colsum', params: 4, locals: [I32, I32, I32, V128],
-  body: [...i32(0), ...set(4),
+  name: 'colsum',
+  params: 4,
+  locals: [I32, I32, I32, V128],
+  body: [
+    ...i32(0),
+    ...set(4),
     ...loop(4, get(1), i32(1), [
-      ...i32(0), ...set(5), ...get(3), ...set(6),
+      ...i32(0),
+      ...set(5),
+      ...get(3),
+      ...set(6),
       ...loop(5, get(2), i32(1), [
-        ...get(0), ...vload(), ...set(7),
-        ...get(6), ...get(6), ...vload(0), ...get(7), ...F64X2_PROMOTE_LOW, ...F64X2_ADD, ...vstore(0),
-        ...get(6), ...get(6), ...vload(16), ...get(7), ...get(7), ...HIGH_TO_LOW, ...F64X2_PROMOTE_LOW,
-        ...F64X2_ADD, ...vstore(16),
-        ...inc(0, i32(16)), ...inc(6, i32(32)),
+        ...get(0),
+        ...vload(),
+        ...set(7),
+        ...get(6),
+        ...get(6),
+        ...vload(0),
+        ...get(7),
+        ...F64X2_PROMOTE_LOW,
+        ...F64X2_ADD,
+        ...vstore(0),
+        ...get(6),
+        ...get(6),
+        ...vload(16),
+        ...get(7),
+        ...get(7),
+        ...HIGH_TO_LOW,
+        ...F64X2_PROMOTE_LOW,
+        ...F64X2_ADD,
+        ...vstore(16),
+        ...inc(0, i32(16)),
+        ...inc(6, i32(32)),
       ]),
-    ])],
+    ]),
+  ],
 };
 
 // maxPoolRow(xb0, dxDelta1, gp2, offs3, k4, cbytes5, count6, xstep7)
 // locals w8 ch9 j10 o11 p12 best13:v pos14:v v15:v m16:v g17:v
 const lanes: number[] = [];
 for (let l = 0; l < 4; l++) {
-  lanes.push(...get(14), ...i32x4Lane(l), ...set(12),
-    ...get(12), ...i32(0), ...GE_S, 0x04, 0x40,
-    ...get(0), ...get(1), ...ADD, ...get(12), ...ADD, ...i32(l * 4), ...ADD, ...set(11),
-    ...get(11), ...get(11), ...F32_LOAD, ...get(17), ...f32x4Lane(l), ...F32_ADD, ...F32_STORE,
-    0x0b);
+  lanes.push(
+    ...get(14),
+    ...i32x4Lane(l),
+    ...set(12),
+    ...get(12),
+    ...i32(0),
+    ...GE_S,
+    0x04,
+    0x40,
+    ...get(0),
+    ...get(1),
+    ...ADD,
+    ...get(12),
+    ...ADD,
+    ...i32(l * 4),
+    ...ADD,
+    ...set(11),
+    ...get(11),
+    ...get(11),
+    ...F32_LOAD,
+    ...get(17),
+    ...f32x4Lane(l),
+    ...F32_ADD,
+    ...F32_STORE,
+    0x0b,
+  );
 }
 // tile = true: windows do not overlap, so instead of adding dy at the argmax
 // lane by lane, every window element is stored: dy where it is the argmax,
 // 0 elsewhere (local 18 holds the zero vector). No zero-fill of dx needed
 // where windows tile the input.
 const tileStores: number[] = [
-  ...i32(0), ...set(10),
+  ...i32(0),
+  ...set(10),
   ...loop(10, get(4), i32(1), [
-    ...get(3), ...get(10), ...i32(4), ...MUL, ...ADD, ...I32_LOAD, ...get(9), ...ADD, ...set(11),
-    ...get(0), ...get(1), ...ADD, ...get(11), ...ADD,
-    ...get(17), ...get(18), ...get(14), ...get(11), ...I32X4_SPLAT, ...I32X4_EQ, ...BITSELECT, ...vstore(),
+    ...get(3),
+    ...get(10),
+    ...i32(4),
+    ...MUL,
+    ...ADD,
+    ...I32_LOAD,
+    ...get(9),
+    ...ADD,
+    ...set(11),
+    ...get(0),
+    ...get(1),
+    ...ADD,
+    ...get(11),
+    ...ADD,
+    ...get(17),
+    ...get(18),
+    ...get(14),
+    ...get(11),
+    ...I32X4_SPLAT,
+    ...I32X4_EQ,
+    ...BITSELECT,
+    ...vstore(),
   ]),
 ];
 function maxPoolFn(name: string, tile: boolean): Fn {
   return {
-    name, params: 8,
+    name,
+    params: 8,
     locals: [I32, I32, I32, I32, I32, V128, V128, V128, V128, V128, ...(tile ? [V128] : [])],
-    body: [...(tile ? [...f32c(0), ...F32X4_SPLAT, ...set(18)] : []), ...i32(0), ...set(8),
+    body: [
+      ...(tile ? [...f32c(0), ...F32X4_SPLAT, ...set(18)] : []),
+      ...i32(0),
+      ...set(8),
       ...loop(8, get(6), i32(1), [
-        ...i32(0), ...set(9),
+        ...i32(0),
+        ...set(9),
         ...loop(9, get(5), i32(16), [
-          ...f32c(-Infinity), ...F32X4_SPLAT, ...set(13), ...i32(-1), ...I32X4_SPLAT, ...set(14),
-          ...i32(0), ...set(10),
+          ...f32c(-Infinity),
+          ...F32X4_SPLAT,
+          ...set(13),
+          ...i32(-1),
+          ...I32X4_SPLAT,
+          ...set(14),
+          ...i32(0),
+          ...set(10),
           ...loop(10, get(4), i32(1), [
-            ...get(3), ...get(10), ...i32(4), ...MUL, ...ADD, ...I32_LOAD, ...get(9), ...ADD, ...set(11),
-            ...get(0), ...get(11), ...ADD, ...vload(), ...set(15),
-            ...get(15), ...get(13), ...F32X4_GT, ...set(16),
-            ...get(15), ...get(13), ...get(16), ...BITSELECT, ...set(13),
-            ...get(11), ...I32X4_SPLAT, ...get(14), ...get(16), ...BITSELECT, ...set(14),
+            ...get(3),
+            ...get(10),
+            ...i32(4),
+            ...MUL,
+            ...ADD,
+            ...I32_LOAD,
+            ...get(9),
+            ...ADD,
+            ...set(11),
+            ...get(0),
+            ...get(11),
+            ...ADD,
+            ...vload(),
+            ...set(15),
+            ...get(15),
+            ...get(13),
+            ...F32X4_GT,
+            ...set(16),
+            ...get(15),
+            ...get(13),
+            ...get(16),
+            ...BITSELECT,
+            ...set(13),
+            ...get(11),
+            ...I32X4_SPLAT,
+            ...get(14),
+            ...get(16),
+            ...BITSELECT,
+            ...set(14),
           ]),
-          ...get(2), ...get(9), ...ADD, ...vload(), ...set(17),
+          ...get(2),
+          ...get(9),
+          ...ADD,
+          ...vload(),
+          ...set(17),
           ...(tile ? tileStores : lanes),
         ]),
-        ...inc(0, get(7)), ...inc(2, get(5)),
-      ])],
+        ...inc(0, get(7)),
+        ...inc(2, get(5)),
+      ]),
+    ],
   };
 }
 const maxPoolRow = maxPoolFn('maxPoolRow', false);
@@ -119,118 +260,270 @@ const maxPoolTile = maxPoolFn('maxPoolTile', true);
 // copyRuns(dst0, src1, nOuter2, outerStride3, nInner4, innerStride5, runLen6, elemStride7)
 // locals a8 b9 e10 s11
 const copyRuns: Fn = {
-  name: 'copyRuns', params: 8, locals: [I32, I32, I32, I32],
-  body: [...i32(0), ...set(8),
+  name: 'copyRuns',
+  params: 8,
+  locals: [I32, I32, I32, I32],
+  body: [
+    ...i32(0),
+    ...set(8),
     ...loop(8, get(2), i32(1), [
-      ...i32(0), ...set(9),
+      ...i32(0),
+      ...set(9),
       ...loop(9, get(4), i32(1), [
-        ...get(1), ...get(8), ...get(3), ...MUL, ...ADD, ...get(9), ...get(5), ...MUL, ...ADD, ...set(11),
-        ...i32(0), ...set(10),
+        ...get(1),
+        ...get(8),
+        ...get(3),
+        ...MUL,
+        ...ADD,
+        ...get(9),
+        ...get(5),
+        ...MUL,
+        ...ADD,
+        ...set(11),
+        ...i32(0),
+        ...set(10),
         // Vector part only when elements are contiguous (elemStride == 4).
-        ...get(7), ...i32(4), ...NE, 0x04, 0x40, ...get(6), ...set(10), 0x0b,
+        ...get(7),
+        ...i32(4),
+        ...NE,
+        0x04,
+        0x40,
+        ...get(6),
+        ...set(10),
+        0x0b,
         ...loop(10, [...get(6), ...i32(-3), ...ADD], i32(4), [
-          ...get(0), ...get(11), ...vload(), ...vstore(),
-          ...inc(0, i32(16)), ...inc(11, i32(16)),
+          ...get(0),
+          ...get(11),
+          ...vload(),
+          ...vstore(),
+          ...inc(0, i32(16)),
+          ...inc(11, i32(16)),
         ]),
         // Scalar tail (or the whole run when strided).
-        ...get(7), ...i32(4), ...NE, 0x04, 0x40, ...i32(0), ...set(10), 0x0b,
-        ...loop(10, get(6), i32(1), [
-          ...get(0), ...get(11), ...F32_LOAD, ...F32_STORE,
-          ...inc(0, i32(4)), ...inc(11, get(7)),
-        ]),
+        ...get(7),
+        ...i32(4),
+        ...NE,
+        0x04,
+        0x40,
+        ...i32(0),
+        ...set(10),
+        0x0b,
+        ...loop(10, get(6), i32(1), [...get(0), ...get(11), ...F32_LOAD, ...F32_STORE, ...inc(0, i32(4)), ...inc(11, get(7))]),
       ]),
-    ])],
+    ]),
+  ],
 };
 
 // outerAcc(cols0, dy1, acc2, m3, t4, cobytes5, tstride6)
 // locals i7 j8 q9 a10:v ap11 d12 p13; cols is [t][m] with row stride tstride bytes
 const outerAcc: Fn = {
-  name: 'outerAcc', params: 7, locals: [I32, I32, I32, V128, I32, I32, I32],
-  body: [...i32(0), ...set(7),
+  name: 'outerAcc',
+  params: 7,
+  locals: [I32, I32, I32, V128, I32, I32, I32],
+  body: [
+    ...i32(0),
+    ...set(7),
     ...loop(7, get(3), i32(1), [
-      ...get(2), ...set(11), ...get(0), ...set(13), ...i32(0), ...set(8),
+      ...get(2),
+      ...set(11),
+      ...get(0),
+      ...set(13),
+      ...i32(0),
+      ...set(8),
       ...loop(8, get(4), i32(1), [
-        ...get(13), ...F32_LOAD, ...F32X4_SPLAT, ...set(10), ...inc(13, get(6)),
-        ...get(1), ...set(12), ...i32(0), ...set(9),
+        ...get(13),
+        ...F32_LOAD,
+        ...F32X4_SPLAT,
+        ...set(10),
+        ...inc(13, get(6)),
+        ...get(1),
+        ...set(12),
+        ...i32(0),
+        ...set(9),
         ...loop(9, get(5), i32(16), [
-          ...get(11), ...get(11), ...vload(), ...get(10), ...get(12), ...vload(), ...F32X4_MUL, ...F32X4_ADD, ...vstore(),
-          ...inc(11, i32(16)), ...inc(12, i32(16)),
+          ...get(11),
+          ...get(11),
+          ...vload(),
+          ...get(10),
+          ...get(12),
+          ...vload(),
+          ...F32X4_MUL,
+          ...F32X4_ADD,
+          ...vstore(),
+          ...inc(11, i32(16)),
+          ...inc(12, i32(16)),
         ]),
       ]),
-      ...inc(0, i32(4)), ...inc(1, get(5)),
-    ])],
+      ...inc(0, i32(4)),
+      ...inc(1, get(5)),
+    ]),
+  ],
 };
 
 // Element-wise f32x4 loops; lengths in 4-float chunks, tails done by JS.
 // binSame(a0, b1, out2, n4_3) locals i4: out = a (op) b
 function binSame(name: string, op: number[]): Fn {
   return {
-    name, params: 4, locals: [I32],
-    body: [...i32(0), ...set(4),
+    name,
+    params: 4,
+    locals: [I32],
+    body: [
+      ...i32(0),
+      ...set(4),
       ...loop(4, get(3), i32(1), [
-        ...get(2), ...get(0), ...vload(), ...get(1), ...vload(), ...op, ...vstore(),
-        ...inc(0, i32(16)), ...inc(1, i32(16)), ...inc(2, i32(16)),
-      ])],
+        ...get(2),
+        ...get(0),
+        ...vload(),
+        ...get(1),
+        ...vload(),
+        ...op,
+        ...vstore(),
+        ...inc(0, i32(16)),
+        ...inc(1, i32(16)),
+        ...inc(2, i32(16)),
+      ]),
+    ],
   };
 }
 // binRow(a0, b1, out2, rows3, cols4_4) locals r5 j6 bp7: out[r][c] = a[r][c] (op) b[c]
 function binRow(name: string, op: number[]): Fn {
   return {
-    name, params: 5, locals: [I32, I32, I32],
-    body: [...i32(0), ...set(5),
+    name,
+    params: 5,
+    locals: [I32, I32, I32],
+    body: [
+      ...i32(0),
+      ...set(5),
       ...loop(5, get(3), i32(1), [
-        ...get(1), ...set(7), ...i32(0), ...set(6),
+        ...get(1),
+        ...set(7),
+        ...i32(0),
+        ...set(6),
         ...loop(6, get(4), i32(1), [
-          ...get(2), ...get(0), ...vload(), ...get(7), ...vload(), ...op, ...vstore(),
-          ...inc(0, i32(16)), ...inc(7, i32(16)), ...inc(2, i32(16)),
+          ...get(2),
+          ...get(0),
+          ...vload(),
+          ...get(7),
+          ...vload(),
+          ...op,
+          ...vstore(),
+          ...inc(0, i32(16)),
+          ...inc(7, i32(16)),
+          ...inc(2, i32(16)),
         ]),
-      ])],
+      ]),
+    ],
   };
 }
 // step(x0, out1, n4_2, alphaBits3) locals i4 one5:v al6:v zero7:v v8:v
 // out = x > 0 ? 1 : alpha, NaN stays NaN (as the cpu backend).
 const step: Fn = {
-  name: 'step', params: 4, locals: [I32, V128, V128, V128, V128],
-  body: [...f32c(1), ...F32X4_SPLAT, ...set(5), ...get(3), 0xbe, ...F32X4_SPLAT, ...set(6),
-    ...f32c(0), ...F32X4_SPLAT, ...set(7), ...i32(0), ...set(4),
+  name: 'step',
+  params: 4,
+  locals: [I32, V128, V128, V128, V128],
+  body: [
+    ...f32c(1),
+    ...F32X4_SPLAT,
+    ...set(5),
+    ...get(3),
+    0xbe,
+    ...F32X4_SPLAT,
+    ...set(6),
+    ...f32c(0),
+    ...F32X4_SPLAT,
+    ...set(7),
+    ...i32(0),
+    ...set(4),
     ...loop(4, get(2), i32(1), [
-      ...get(0), ...vload(), ...set(8),
+      ...get(0),
+      ...vload(),
+      ...set(8),
       ...get(1),
       ...get(8),
-      ...get(5), ...get(6), ...get(8), ...get(7), ...F32X4_GT, ...BITSELECT,
-      ...get(8), ...get(8), ...F32X4_NE, ...BITSELECT,
+      ...get(5),
+      ...get(6),
+      ...get(8),
+      ...get(7),
+      ...F32X4_GT,
+      ...BITSELECT,
+      ...get(8),
+      ...get(8),
+      ...F32X4_NE,
+      ...BITSELECT,
       ...vstore(),
-      ...inc(0, i32(16)), ...inc(1, i32(16)),
-    ])],
+      ...inc(0, i32(16)),
+      ...inc(1, i32(16)),
+    ]),
+  ],
 };
 // relu(x0, out1, n4_2) locals i3 zero4:v v5:v: out = x < 0 ? 0 : x (NaN stays NaN)
 const relu: Fn = {
-  name: 'relu', params: 3, locals: [I32, V128, V128],
-  body: [...f32c(0), ...F32X4_SPLAT, ...set(4), ...i32(0), ...set(3),
+  name: 'relu',
+  params: 3,
+  locals: [I32, V128, V128],
+  body: [
+    ...f32c(0),
+    ...F32X4_SPLAT,
+    ...set(4),
+    ...i32(0),
+    ...set(3),
     ...loop(3, get(2), i32(1), [
-      ...get(0), ...vload(), ...set(5),
-      ...get(1), ...get(4), ...get(5), ...get(5), ...get(4), ...F32X4_LT, ...BITSELECT, ...vstore(),
-      ...inc(0, i32(16)), ...inc(1, i32(16)),
-    ])],
+      ...get(0),
+      ...vload(),
+      ...set(5),
+      ...get(1),
+      ...get(4),
+      ...get(5),
+      ...get(5),
+      ...get(4),
+      ...F32X4_LT,
+      ...BITSELECT,
+      ...vstore(),
+      ...inc(0, i32(16)),
+      ...inc(1, i32(16)),
+    ]),
+  ],
 };
 
 // col2imRow(cols0, dxb1, offs2, taps3, cbytes4, count5, xstep6) locals w7 t8 ch9 d10
 // for `count` positions: dx[dxb + offs[t] + ch] += cols[...] (cols sequential)
 const col2imRow: Fn = {
-  name: 'col2imRow', params: 7, locals: [I32, I32, I32, I32],
-  body: [...i32(0), ...set(7),
+  name: 'col2imRow',
+  params: 7,
+  locals: [I32, I32, I32, I32],
+  body: [
+    ...i32(0),
+    ...set(7),
     ...loop(7, get(5), i32(1), [
-      ...i32(0), ...set(8),
+      ...i32(0),
+      ...set(8),
       ...loop(8, get(3), i32(1), [
-        ...get(1), ...get(2), ...get(8), ...i32(4), ...MUL, ...ADD, ...I32_LOAD, ...ADD, ...set(10),
-        ...i32(0), ...set(9),
+        ...get(1),
+        ...get(2),
+        ...get(8),
+        ...i32(4),
+        ...MUL,
+        ...ADD,
+        ...I32_LOAD,
+        ...ADD,
+        ...set(10),
+        ...i32(0),
+        ...set(9),
         ...loop(9, get(4), i32(16), [
-          ...get(10), ...get(10), ...vload(), ...get(0), ...vload(), ...F32X4_ADD, ...vstore(),
-          ...inc(10, i32(16)), ...inc(0, i32(16)),
+          ...get(10),
+          ...get(10),
+          ...vload(),
+          ...get(0),
+          ...vload(),
+          ...F32X4_ADD,
+          ...vstore(),
+          ...inc(10, i32(16)),
+          ...inc(0, i32(16)),
         ]),
       ]),
       ...inc(1, get(6)),
-    ])],
+    ]),
+  ],
 };
 
 // copyRunsOver(dst0, src1, nOuter2, outerStride3, nInner4, innerStride5, runLen6)
@@ -238,45 +531,111 @@ const col2imRow: Fn = {
 // to 3 floats past each run are read and written; the next run overwrites
 // them, so the caller needs 3 floats of slack after dst (and readable src).
 const copyRunsOver: Fn = {
-  name: 'copyRunsOver', params: 7, locals: [I32, I32, I32, I32, I32],
-  body: [...i32(0), ...set(7),
+  name: 'copyRunsOver',
+  params: 7,
+  locals: [I32, I32, I32, I32, I32],
+  body: [
+    ...i32(0),
+    ...set(7),
     ...loop(7, get(2), i32(1), [
-      ...i32(0), ...set(8),
+      ...i32(0),
+      ...set(8),
       ...loop(8, get(4), i32(1), [
-        ...get(1), ...get(7), ...get(3), ...MUL, ...ADD, ...get(8), ...get(5), ...MUL, ...ADD, ...set(10),
-        ...get(0), ...set(11), ...i32(0), ...set(9),
-        ...loop(9, get(6), i32(4), [
-          ...get(11), ...get(10), ...vload(), ...vstore(),
-          ...inc(11, i32(16)), ...inc(10, i32(16)),
-        ]),
+        ...get(1),
+        ...get(7),
+        ...get(3),
+        ...MUL,
+        ...ADD,
+        ...get(8),
+        ...get(5),
+        ...MUL,
+        ...ADD,
+        ...set(10),
+        ...get(0),
+        ...set(11),
+        ...i32(0),
+        ...set(9),
+        ...loop(9, get(6), i32(4), [...get(11), ...get(10), ...vload(), ...vstore(), ...inc(11, i32(16)), ...inc(10, i32(16))]),
         ...inc(0, [...get(6), ...i32(4), ...MUL]),
       ]),
-    ])],
+    ]),
+  ],
 };
 
 // reluGrad(dy0, x1, out2, n4_3) locals i4 one5:v zero6:v v7:v
 // out = dy * step(x) exactly as mul(dy, step(x)): step is 1 / 0 / NaN.
 const reluGrad: Fn = {
-  name: 'reluGrad', params: 4, locals: [I32, V128, V128, V128],
-  body: [...f32c(1), ...F32X4_SPLAT, ...set(5), ...f32c(0), ...F32X4_SPLAT, ...set(6), ...i32(0), ...set(4),
+  name: 'reluGrad',
+  params: 4,
+  locals: [I32, V128, V128, V128],
+  body: [
+    ...f32c(1),
+    ...F32X4_SPLAT,
+    ...set(5),
+    ...f32c(0),
+    ...F32X4_SPLAT,
+    ...set(6),
+    ...i32(0),
+    ...set(4),
     ...loop(4, get(3), i32(1), [
-      ...get(1), ...vload(), ...set(7),
-      ...get(2), ...get(0), ...vload(),
-      ...get(7), ...get(5), ...get(6), ...get(7), ...get(6), ...F32X4_GT, ...BITSELECT,
-      ...get(7), ...get(7), ...F32X4_NE, ...BITSELECT,
-      ...F32X4_MUL, ...vstore(),
-      ...inc(0, i32(16)), ...inc(1, i32(16)), ...inc(2, i32(16)),
-    ])],
+      ...get(1),
+      ...vload(),
+      ...set(7),
+      ...get(2),
+      ...get(0),
+      ...vload(),
+      ...get(7),
+      ...get(5),
+      ...get(6),
+      ...get(7),
+      ...get(6),
+      ...F32X4_GT,
+      ...BITSELECT,
+      ...get(7),
+      ...get(7),
+      ...F32X4_NE,
+      ...BITSELECT,
+      ...F32X4_MUL,
+      ...vstore(),
+      ...inc(0, i32(16)),
+      ...inc(1, i32(16)),
+      ...inc(2, i32(16)),
+    ]),
+  ],
 };
 
-const FNS: Fn[] = [maxPoolTile, reluGrad, copyRunsOver, col2imRow, colsum, maxPoolRow, copyRuns, outerAcc,
-  binSame('addSame', F32X4_ADD), binSame('subSame', F32X4_SUB), binSame('mulSame', F32X4_MUL),
-  binRow('addRow', F32X4_ADD), binRow('subRow', F32X4_SUB), binRow('mulRow', F32X4_MUL), step, relu];
+const FNS: Fn[] = [
+  maxPoolTile,
+  reluGrad,
+  copyRunsOver,
+  col2imRow,
+  colsum,
+  maxPoolRow,
+  copyRuns,
+  outerAcc,
+  binSame('addSame', F32X4_ADD),
+  binSame('subSame', F32X4_SUB),
+  binSame('mulSame', F32X4_MUL),
+  binRow('addRow', F32X4_ADD),
+  binRow('subRow', F32X4_SUB),
+  binRow('mulRow', F32X4_MUL),
+  step,
+  relu,
+];
 
 export interface Simd {
   colsum(src: number, rows: number, chunks: number, acc: number): void;
   maxPoolRow(xb: number, dxDelta: number, gp: number, offs: number, k: number, cbytes: number, count: number, xstep: number): void;
-  copyRuns(dst: number, src: number, nOuter: number, outerStride: number, nInner: number, innerStride: number, runLen: number, elemStride: number): void;
+  copyRuns(
+    dst: number,
+    src: number,
+    nOuter: number,
+    outerStride: number,
+    nInner: number,
+    innerStride: number,
+    runLen: number,
+    elemStride: number,
+  ): void;
   outerAcc(cols: number, dy: number, acc: number, m: number, t: number, cobytes: number, tstride: number): void;
   addSame(a: number, b: number, out: number, n4: number): void;
   subSame(a: number, b: number, out: number, n4: number): void;
@@ -297,10 +656,14 @@ let compiled: WasmModule | null | undefined;
 let disabled = process.env.PIXELSENSE_NO_SIMD === '1';
 
 /** Turns the SIMD helpers off (tests use it to exercise the JS paths). */
-export function setSimdEnabled(on: boolean): void { disabled = !on; }
+export function setSimdEnabled(on: boolean): void {
+  disabled = !on;
+}
 
 /** False under PIXELSENSE_NO_SIMD=1 or after setSimdEnabled(false). */
-export function simdEnabled(): boolean { return !disabled; }
+export function simdEnabled(): boolean {
+  return !disabled;
+}
 
 /** The helpers bound to `backend`'s heap, or undefined (use plain JS). */
 export function simdFor(backend: unknown): Simd | undefined {
@@ -311,8 +674,7 @@ export function simdFor(backend: unknown): Simd | undefined {
   if (inst === undefined) {
     try {
       if (compiled === undefined) compiled = new Wasm.Module(encodeModule(FNS));
-      inst = compiled === null ? null
-        : new Wasm.Instance(compiled, { env: { memory } }).exports as unknown as Simd;
+      inst = compiled === null ? null : (new Wasm.Instance(compiled, { env: { memory } }).exports as unknown as Simd);
     } catch {
       compiled = null;
       inst = null;

@@ -41,12 +41,7 @@ export function rememberStock(config: KernelConfig): void {
 }
 
 /** Calls a stock wasm kernel at backend level; the caller owns the result. */
-export function runStock(
-  name: string,
-  backend: unknown,
-  inputs: NamedTensorInfoMap,
-  attrs: NamedAttrMap = {},
-): TensorInfo {
+export function runStock(name: string, backend: unknown, inputs: NamedTensorInfoMap, attrs: NamedAttrMap = {}): TensorInfo {
   const cfg = stock.get(name);
   if (cfg === undefined) throw new Error(`pixelsense kernels: no stock wasm kernel ${name}`);
   const out = cfg.kernelFunc({ inputs, attrs, backend: backend as never });
