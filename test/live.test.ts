@@ -107,6 +107,32 @@ test('per-worker timings keep the last SHARD_WINDOW steps, idle being the step m
   assert.ok(w0 && Math.abs(w0.idleSeconds - (0.1 - 0.05 - 0.02)) < 1e-12, JSON.stringify(w0));
 });
 
+test("in a multi-host step each host is one row: its micro-batches' compute summed, its wait the gap to the busiest", () => {
+  const state = new RunState(INFO);
+  const shard = (n: number, host: string | undefined, computeSeconds: number) => ({
+    shard: n,
+    threadId: n,
+    computeSeconds,
+    waitSeconds: 0,
+    examples: 32,
+    tensors: 0,
+    weightCopySeconds: 0,
+    ...(host !== undefined ? { host } : {}),
+  });
+  state.onStep({
+    ...stepEvent(1),
+    stepSeconds: 0.2,
+    shards: [shard(0, 'a', 0.05), shard(1, 'b', 0.04), shard(2, 'a', 0.06), shard(3, 'b', 0.03)],
+  });
+  const rows = state
+    .snapshot()
+    .shards.map((p) => [p.host, Number(p.computeSeconds.toFixed(3)), Number(p.waitSeconds.toFixed(3)), Number(p.idleSeconds.toFixed(3))]);
+  assert.deepEqual(rows, [
+    ['a', 0.11, 0, 0.09],
+    ['b', 0.07, 0.04, 0.09],
+  ]);
+});
+
 test("an eval event's confusion matrix becomes the snapshot's latest confusion, and the ETA follows the step rate", () => {
   const state = new RunState(INFO);
   const events = new TrainerEmitter();

@@ -28,7 +28,7 @@ export function liveCharts(s: RunSnapshot): Record<string, TopLevelSpec> {
   if (s.steps.length > 0) out['throughput'] = withChartConfig(throughputSpec(s.steps));
   if (s.shards.length > 0) {
     const rows: WorkerTime[] = s.shards.flatMap((x) => {
-      const worker = `worker ${x.worker}`;
+      const worker = x.host !== undefined ? `host ${x.host}` : `worker ${x.worker}`;
       return [
         { step: x.step, worker, phase: 'compute' as const, seconds: x.computeSeconds },
         { step: x.step, worker, phase: 'wait' as const, seconds: x.waitSeconds },

@@ -49,6 +49,8 @@ export interface ShardPoint {
   step: number;
   worker: number;
   threadId: number;
+  /** Multi-host runs: the remote host that computed this share (its micro-batches summed); absent for a local worker. */
+  host?: string;
   computeSeconds: number;
   /** Waiting for the slowest worker of the step. */
   waitSeconds: number;
@@ -185,16 +187,7 @@ export class RunState {
       steps: 1,
     };
     pushBounded(this.steps, point, MAX_STEP_POINTS, mergeSteps);
-    for (const s of e.shards) {
-      this.shards.push({
-        step: e.step,
-        worker: s.shard,
-        threadId: s.threadId,
-        computeSeconds: s.computeSeconds,
-        waitSeconds: s.waitSeconds,
-        idleSeconds: Math.max(0, e.stepSeconds - s.computeSeconds - s.waitSeconds),
-      });
-    }
+    for (const p of shardPoints(e)) this.shards.push(p);
     const oldest = e.step - SHARD_WINDOW;
     if ((this.shards[0]?.step ?? Infinity) <= oldest) this.shards = this.shards.filter((s) => s.step > oldest);
     this.version++;
@@ -244,4 +237,35 @@ export class RunState {
       confusion: this.confusion,
     };
   }
+}
+
+/**
+ * One point per local worker, and one per remote host: a host computes
+ * several micro-batches of a step (one result each), so its compute is their
+ * sum, and its wait is the gap to the busiest worker or host of the step.
+ */
+function shardPoints(e: StepEvent): ShardPoint[] {
+  const byKey = new Map<string, ShardPoint>();
+  for (const s of e.shards) {
+    const key = s.host !== undefined ? `host ${s.host}` : `shard ${s.shard}`;
+    const p = byKey.get(key);
+    if (p) p.computeSeconds += s.computeSeconds;
+    else
+      byKey.set(key, {
+        step: e.step,
+        worker: s.shard,
+        threadId: s.threadId,
+        ...(s.host !== undefined ? { host: s.host } : {}),
+        computeSeconds: s.computeSeconds,
+        waitSeconds: 0,
+        idleSeconds: 0,
+      });
+  }
+  const points = [...byKey.values()];
+  const busiest = Math.max(...points.map((p) => p.computeSeconds));
+  for (const p of points) {
+    p.waitSeconds = busiest - p.computeSeconds;
+    p.idleSeconds = Math.max(0, e.stepSeconds - busiest);
+  }
+  return points;
 }
