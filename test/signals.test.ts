@@ -110,3 +110,31 @@ test('a second SIGINT exits at once, even with a worker hung, after checkpointin
   assert.match(r.stderr, /SIGINT again: exiting now; newest checkpoint .*ckpt-000000003\.msgpack/);
   assert.deepEqual(listCheckpoints(out), ['ckpt-000000003.msgpack']);
 });
+
+test('SIGTERM during --metrics-linger closes the endpoint and exits 0 at once, the run already complete', async () => {
+  const out = join(dir, 'linger');
+  const run = startCli([
+    'train',
+    configFile,
+    '--workers',
+    '1',
+    '--max-steps',
+    '2',
+    '--out',
+    out,
+    '--metrics',
+    '--metrics-port',
+    '0',
+    '--metrics-linger',
+    '600',
+  ]);
+  children.push(run.child);
+  await waitForOutput(run.child.stderr, /keeping \S+ and the live page \S+ up for 600 s/, run.done);
+  const t0 = performance.now();
+  run.child.kill('SIGTERM');
+  const r = await run.done;
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /SIGTERM: closing the metrics endpoint and the live page/);
+  assert.ok(performance.now() - t0 < 60_000, 'it did not sit out the 600 s linger');
+  assert.equal(JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8')).stop_reason, 'max-steps');
+});

@@ -6,6 +6,7 @@
  * AbortSignal stops the run.
  */
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { configHash, type Config, type Overrides } from '../../shared/config.js';
 import { initBackend, tfjsNodeUnavailableReason } from '../../shared/backend.js';
@@ -310,7 +311,7 @@ export async function runTraining(source: ConfigSource | undefined, o: TrainOpti
     });
     runDir.log({ event: 'end', ...trainSummary(result) });
     hooks.onResult?.(result);
-    await finishMetrics(cfg, metrics, endpoint, runId, log);
+    await finishMetrics(cfg, metrics, endpoint, runId, log, o.signal);
     return result;
   } finally {
     await trainer?.close();
@@ -364,6 +365,7 @@ async function finishMetrics(
   endpoint: MetricsEndpoint | null,
   runId: string,
   log: (line: string) => void,
+  signal: AbortSignal | undefined,
 ): Promise<void> {
   if (cfg.metrics.pushgateway) {
     try {
@@ -376,7 +378,8 @@ async function finishMetrics(
   if (endpoint) {
     if (cfg.metrics.lingerSeconds > 0) {
       log(`metrics: keeping ${endpoint.url} and the live page ${endpoint.baseUrl} up for ${cfg.metrics.lingerSeconds} s`);
-      await new Promise((resolve) => setTimeout(resolve, cfg.metrics.lingerSeconds * 1000));
+      // The abort signal ends the linger early: the run is already on disk.
+      await sleep(cfg.metrics.lingerSeconds * 1000, undefined, signal ? { signal } : {}).catch(() => undefined);
     }
     await endpoint.close();
   }

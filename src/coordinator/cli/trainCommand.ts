@@ -32,6 +32,8 @@ export async function runTrain(argv: TrainArgs): Promise<number> {
   const controller = new AbortController();
   let outDir = '';
   let trainer: Trainer | undefined;
+  /** Set once the run is on disk (before the metrics linger). */
+  let result: TrainResult | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
     if (controller.signal.aborted) {
       // A second signal: put the last completed step on disk, then leave now,
@@ -40,7 +42,8 @@ export async function runTrain(argv: TrainArgs): Promise<number> {
       log(`${signal} again: exiting now; newest checkpoint ${file ?? '(none)'}; resume with: pixelsense train --resume ${outDir}`);
       process.exit(130);
     }
-    log(`${signal}: stopping after the current step and saving a checkpoint to ${checkpointDir(outDir)} (again to quit at once)`);
+    if (result !== undefined) log(`${signal}: closing the metrics endpoint and the live page`);
+    else log(`${signal}: stopping after the current step and saving a checkpoint to ${checkpointDir(outDir)} (again to quit at once)`);
     controller.abort(); // the library checkpoints the last completed step at once
   };
   const options: TrainOptions = {
@@ -54,7 +57,6 @@ export async function runTrain(argv: TrainArgs): Promise<number> {
       process.on('SIGTERM', onSignal);
     },
   };
-  let result: TrainResult | undefined;
   try {
     await runTraining(argv.resume !== undefined ? undefined : (argv.config as string), options, {
       reporter,
