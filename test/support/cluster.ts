@@ -158,3 +158,27 @@ export function events(runDir: string): Record<string, unknown>[] {
 export function tempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), prefix));
 }
+
+/** Fashion-MNIST for the multi-host tests (FASHION_MNIST_DIR, else this project's shared copy). */
+export const DATA_DIR = process.env['FASHION_MNIST_DIR'] ?? '/work/shared/data/fashion-mnist';
+
+/**
+ * Write the tiny CNN config every multi-host test trains (512 examples, 4 steps of 4 micro-batches) into `dir`,
+ * with these `cluster:` settings written as `key: value` (tests edit them by text); returns its path.
+ */
+export function writeTinyClusterConfig(dir: string, cluster: Record<string, number>): string {
+  const file = join(dir, 'tiny.yaml');
+  const settings = Object.entries(cluster)
+    .map(([k, v]) => `${k}: ${v}`)
+    .join(', ');
+  writeFileSync(
+    file,
+    `model: { kind: cnn, conv: [{ filters: 4 }, { filters: 8 }], dense: [16] }
+data: { dir: ${JSON.stringify(DATA_DIR)}, trainLimit: 512, testLimit: 200 }
+train: { epochs: 1, batchSize: 128, microBatchSize: 32 }
+metrics: { enabled: false }
+cluster: { ${settings} }
+`,
+  );
+  return file;
+}
