@@ -126,12 +126,10 @@ test('the step-time columns of a sample add up to the step, with the weight copy
   assert.equal(s.wasm_per_worker_mb, 16);
 });
 
-test('rows report the median over repeats, speed-up and efficiency against W=1, and mark oversubscription', () => {
-  const sample = (workers: number, repeat: number, eps: number): BenchSample => ({
-    model: 'ann',
-    workers,
-    repeat,
-    examples_per_sec: eps,
+/** A sample with fixed timings and memory: the aggregation tests vary only who ran it and how fast. */
+function benchSample(fields: Pick<BenchSample, 'model' | 'workers' | 'examples_per_sec'> & Partial<BenchSample>): BenchSample {
+  return {
+    repeat: 1,
     step_ms: 10,
     compute_ms: 8,
     broadcast_ms: 0,
@@ -145,7 +143,12 @@ test('rows report the median over repeats, speed-up and efficiency against W=1, 
     tf_per_worker_mb: 0,
     wasm_per_worker_mb: null,
     uncoordinated_examples_per_sec: null,
-  });
+    ...fields,
+  };
+}
+
+test('rows report the median over repeats, speed-up and efficiency against W=1, and mark oversubscription', () => {
+  const sample = (workers: number, repeat: number, eps: number) => benchSample({ model: 'ann', workers, repeat, examples_per_sec: eps });
   const samples = [
     sample(1, 1, 1000),
     sample(1, 2, 1200),
@@ -183,25 +186,8 @@ test('rows report the median over repeats, speed-up and efficiency against W=1, 
 });
 
 test("the ceiling speed-up is the uncoordinated throughput over W=1's, and the table shows how much of it training keeps", () => {
-  const sample = (workers: number, eps: number, uncoordinated: number): BenchSample => ({
-    model: 'cnn',
-    workers,
-    repeat: 1,
-    examples_per_sec: eps,
-    step_ms: 10,
-    compute_ms: 8,
-    broadcast_ms: 0,
-    wait_ms: 1,
-    reduce_ms: 0.5,
-    update_ms: 0.5,
-    overhead_ms: 0,
-    compute_fraction: 0.8,
-    rss_mb: 300,
-    heap_per_worker_mb: 20,
-    tf_per_worker_mb: 0,
-    wasm_per_worker_mb: null,
-    uncoordinated_examples_per_sec: uncoordinated,
-  });
+  const sample = (workers: number, eps: number, uncoordinated: number) =>
+    benchSample({ model: 'cnn', workers, examples_per_sec: eps, uncoordinated_examples_per_sec: uncoordinated });
   const { rows } = aggregate([sample(1, 1000, 1100), sample(2, 1600, 2000)], [], 2);
   assert.ok(Math.abs((rows[1]?.ceiling_speedup ?? 0) - 2000 / 1100) < 1e-12);
   const md = benchMarkdown(

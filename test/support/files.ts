@@ -2,7 +2,7 @@
  * Files that tests write and read: config files, a malicious PNG, and what a
  * finished run leaves in its directory (the exported weights, log.jsonl).
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import sharp from 'sharp';
@@ -32,14 +32,5 @@ export async function hugeHeaderPng(file: string): Promise<string> {
 /** SHA-256 of a run's exported weights (model/weights.bin): equal digests, bitwise-equal weights. */
 export const weightsDigest = (runDir: string): string => sha256(readFileSync(join(runDir, 'model', 'weights.bin')));
 
-export type LogEvent = Record<string, unknown> & { event: string; step?: number };
-
-/** A run's log.jsonl, one object per line; empty when the run wrote no log. */
-export function readLog(runDir: string): LogEvent[] {
-  const file = join(runDir, 'log.jsonl');
-  if (!existsSync(file)) return [];
-  return readFileSync(file, 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as LogEvent);
-}
+/** Reading a run's log.jsonl lives with waiting on it (runLog.ts); re-exported for the tests that read finished runs. */
+export { type LogEvent, readLog } from './runLog.js';

@@ -9,19 +9,17 @@ import type { Run } from './cli.js';
 
 export type LogEvent = Record<string, unknown> & { event: string; step?: number };
 
+/**
+ * A run's log.jsonl, one object per line; empty when the run wrote no log. A last line without its newline is one
+ * being appended right now (a running run) and is left out; every complete line must parse, so a corrupt log
+ * fails the test rather than losing events.
+ */
 export function readLog(runDir: string): LogEvent[] {
   const file = join(runDir, 'log.jsonl');
   if (!existsSync(file)) return [];
-  return readFileSync(file, 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .flatMap((l) => {
-      try {
-        return [JSON.parse(l) as LogEvent];
-      } catch {
-        return []; // a line being appended right now
-      }
-    });
+  const lines = readFileSync(file, 'utf8').split('\n');
+  lines.pop(); // '' after the final newline, or the line still being written
+  return lines.filter(Boolean).map((l) => JSON.parse(l) as LogEvent);
 }
 
 /**
