@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { aggregate, benchMarkdown, sampleFromSteps, type BenchReport, type BenchSample } from '../src/coordinator/bench/bench.js';
+import { aggregate, benchMarkdown, sampleFromSteps } from '../src/coordinator/bench/bench.js';
+import type { BenchReport, BenchSample } from '../src/coordinator/bench/benchReport.js';
 import type { StepEvent } from '../src/coordinator/training/stepEvent.js';
 import { fashionMnistDir } from './support/data.js';
 

@@ -12,18 +12,6 @@ import type { WorkerMemory } from '../../shared/messages.js';
 import type { StepEvent } from '../training/stepEvent.js';
 import type { BaselineRow, BenchRow, BenchReport, BenchSample, FitSample, Machine, ModelKind, Stat } from './benchReport.js';
 
-export type {
-  BaselineRow,
-  BenchReport,
-  BenchRow,
-  BenchSample,
-  BenchSettings,
-  FitSample,
-  Machine,
-  ModelKind,
-  Stat,
-  StepColumns,
-} from './benchReport.js';
 
 const MB = 1e6;
 

@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import type { BackendChoice } from '../../shared/backend.js';
 import { parseWorkerList } from './args.js';
 import { BENCH_CHART, bench, benchDocument } from '../api/bench.js';
-import { jsonSummary, machineLine, type ModelKind } from '../bench/bench.js';
+import { jsonSummary, machineLine } from '../bench/bench.js';
+import type { ModelKind } from '../bench/benchReport.js';
 
 // Importers of these from here before the bench moved into the library keep working.
 export { BENCH_MICRO_BATCH, benchConfig } from '../api/bench.js';
