@@ -12,7 +12,6 @@ import type { WorkerMemory } from '../../shared/messages.js';
 import type { StepEvent } from '../training/stepEvent.js';
 import type { BaselineRow, BenchRow, BenchReport, BenchSample, FitSample, Machine, ModelKind, Stat } from './benchReport.js';
 
-
 const MB = 1e6;
 
 export function median(xs: readonly number[]): number {
