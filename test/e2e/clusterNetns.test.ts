@@ -45,7 +45,7 @@ kill $h1 $h2; wait $h1 $h2; kill $nats; wait $nats
 exit $code
 `;
 
-test('inside a network namespace with netem latency and a rate limit on its loopback, two hosts still give the weights of one local worker', {
+test('inside a network namespace with a shaped loopback (netem latency and rate, or a tbf rate limit where the kernel lacks netem), two hosts still give the weights of one local worker', {
   skip,
 }, async () => {
   const work = tempDir('pixelsense-netns-');
