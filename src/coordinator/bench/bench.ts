@@ -218,7 +218,7 @@ export function benchMarkdown(r: BenchReport, chartFile: string): string {
   }
   lines.push(...ceilingLines(r.results));
   const targets = targetLines(r.results, r.baseline_fit, r.machine.cores);
-  if (targets.length) lines.push('## Targets (issue #6)', '', ...targets.map((t) => `- ${t}`), '');
+  if (targets.length) lines.push('## Targets', '', ...targets.map((t) => `- ${t}`), '');
   if (r.comm) {
     const c = r.comm;
     lines.push(
