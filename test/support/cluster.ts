@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { once } from 'node:events';
 import { CLI } from './cli.js';
 import { fashionMnistDir } from './data.js';
+import type { NatsTrust } from './natsCreds.js';
 
 export const LOOPBACK = '127.0.0.1';
 
@@ -95,11 +96,11 @@ export interface NatsServer {
 }
 
 /**
- * nats-server on 127.0.0.1:<free port>, token auth (or user/password with `user`); `maxPayload` shrinks
- * max_payload (to exercise chunking).
+ * nats-server on 127.0.0.1:<free port>, token auth (or user/password with `user`, or JWT users of the operator in
+ * `trust`, natsCreds.ts, where the URL carries no secret); `maxPayload` shrinks max_payload (to exercise chunking).
  */
 export async function startNats(
-  opts: { maxPayload?: number; token?: string; user?: { name: string; password: string } } = {},
+  opts: { maxPayload?: number; token?: string; user?: { name: string; password: string }; trust?: Pick<NatsTrust, 'serverConfig'> } = {},
 ): Promise<NatsServer> {
   const bin = natsServerBin();
   if (!bin) throw new Error('nats-server not found: run scripts/ensure-nats.sh');
@@ -107,9 +108,11 @@ export async function startNats(
   const token = opts.token ?? `t${Math.random().toString(36).slice(2)}`;
   const dir = mkdtempSync(join(tmpdir(), 'pixelsense-nats-'));
   const conf = join(dir, 'nats.conf');
-  const auth = opts.user
-    ? `authorization { user: "${opts.user.name}", password: "${opts.user.password}" }`
-    : `authorization { token: "${token}" }`;
+  const auth = opts.trust
+    ? opts.trust.serverConfig
+    : opts.user
+      ? `authorization { user: "${opts.user.name}", password: "${opts.user.password}" }`
+      : `authorization { token: "${token}" }`;
   writeFileSync(
     conf,
     [`host: ${LOOPBACK}`, `port: ${port}`, auth, ...(opts.maxPayload ? [`max_payload: ${opts.maxPayload}`] : []), ''].join('\n'),
@@ -120,9 +123,11 @@ export async function startNats(
     url: `nats://${LOOPBACK}:${port}`,
     port,
     token,
-    authUrl: opts.user
-      ? `nats://${encodeURIComponent(opts.user.name)}:${encodeURIComponent(opts.user.password)}@${LOOPBACK}:${port}`
-      : `nats://${token}@${LOOPBACK}:${port}`,
+    authUrl: opts.trust
+      ? `nats://${LOOPBACK}:${port}`
+      : opts.user
+        ? `nats://${encodeURIComponent(opts.user.name)}:${encodeURIComponent(opts.user.password)}@${LOOPBACK}:${port}`
+        : `nats://${token}@${LOOPBACK}:${port}`,
     stop: async () => {
       p.kill('SIGTERM');
       await p.exited;
