@@ -93,7 +93,9 @@ export async function connectNats(target: NatsTarget, name: string): Promise<Nat
     return await connect(opts);
   } catch (err) {
     const why = err instanceof Error ? err.message : String(err);
-    throw new ClusterAccessError(`cannot connect to NATS at ${target.servers.join(',')}: ${why}`, { cause: err });
+    // The server says only "Authorization Violation"; naming the .creds file tells which credential it refused.
+    const as = target.credsFile ? ` with the .creds file ${target.credsFile}` : '';
+    throw new ClusterAccessError(`cannot connect to NATS at ${target.servers.join(',')}${as}: ${why}`, { cause: err });
   }
 }
 
