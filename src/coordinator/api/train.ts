@@ -173,11 +173,14 @@ export async function runTraining(source: ConfigSource | undefined, o: TrainOpti
     : null;
   let trainer: Trainer | undefined;
   let cluster: ClusterSession | null = null;
+  // Declared out here so `finally` closes its log.jsonl.
+  let opened: RunDir | undefined;
   try {
     if (endpoint) log(`metrics: ${endpoint.url}`);
     if (endpoint) log(`live: ${endpoint.baseUrl}`);
     const runDir =
       resumeDir !== undefined ? RunDir.open(resumeDir) : RunDir.create(o.out ?? defaultRunDir(cfg.model.kind), o.overwrite === true);
+    opened = runDir;
     // overwrite: RunDir.create has removed the previous run's model, checkpoints and records.
     if (resumeDir === undefined) runDir.writeConfig(withoutNatsSecrets(written));
     live.info.outDir = runDir.path;
@@ -318,6 +321,7 @@ export async function runTraining(source: ConfigSource | undefined, o: TrainOpti
     await cluster?.close();
     // An error before the normal finish must not leave the port bound (closing twice is harmless).
     await endpoint?.close().catch(() => {});
+    opened?.close();
   }
 }
 

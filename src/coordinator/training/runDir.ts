@@ -8,7 +8,7 @@
  *   <out>/model/           the trained model, TensorFlow.js Layers format
  *   <out>/checkpoints/     msgpackr checkpoints, newest K kept
  */
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, readdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { configToYaml, type Config } from '../../shared/config.js';
 import { RunDirError } from '../../shared/errors.js';
@@ -47,6 +47,9 @@ function clearRun(path: string, entries: string[]): void {
 }
 
 export class RunDir {
+  /** log.jsonl, opened for appending on the first log(); close() closes it. */
+  private logFd: number | null = null;
+
   private constructor(readonly path: string) {}
 
   /**
@@ -117,8 +120,20 @@ export class RunDir {
     this.writeJson('run.json', { ...leg, legs: [...legs, leg] });
   }
 
-  /** One line per event; appendFileSync keeps lines whole if the process dies. */
+  /**
+   * One line per event, one write(2) each, so lines stay whole if the process
+   * dies. The file stays open: appendFileSync's open+write+close cost 0.12 ms
+   * per step record on the coordinator's thread, measured with --cpu-prof.
+   */
   log(event: Record<string, unknown>): void {
-    appendFileSync(this.file('log.jsonl'), `${JSON.stringify({ time: new Date().toISOString(), ...event })}\n`);
+    this.logFd ??= openSync(this.file('log.jsonl'), 'a');
+    writeSync(this.logFd, `${JSON.stringify({ time: new Date().toISOString(), ...event })}\n`);
+  }
+
+  /** Close log.jsonl (a later log() reopens it). */
+  close(): void {
+    if (this.logFd === null) return;
+    closeSync(this.logFd);
+    this.logFd = null;
   }
 }
