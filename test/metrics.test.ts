@@ -79,7 +79,7 @@ function exercised(): TrainingMetrics {
   m.recordClusterBytes('b1', 900_000, 900_100);
   m.recordBadMessage('unknown');
   m.recordHostLost('b1');
-  m.setPoolStats(3, 0.5);
+  m.watchPool(() => ({ queueSize: 3, utilization: 0.5 }));
   m.setTimeToTarget(12.5);
   return m;
 }

@@ -282,7 +282,7 @@ async function fakeTrain(argv: string[]): Promise<void> {
   const end = Date.now() + 4_000;
   for (let step = 0; Date.now() < end; step++) {
     await delay(20);
-    m.setPoolStats(0, 0.9);
+    m.watchPool(() => ({ queueSize: 0, utilization: 0.9 }));
     m.recordStep({
       examples: 64,
       loss: 2 / (1 + step / 50),

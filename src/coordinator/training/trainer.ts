@@ -140,6 +140,7 @@ export class Trainer {
         })
       : new LocalStepExecutor(pool);
     const trainer = new Trainer(o, pool, executor, new Evaluator(pool, o.dataset), ps, new Uint32Array(order));
+    o.metrics.watchPool(() => ({ queueSize: pool.queueSize, utilization: pool.utilization }));
     trainer.events.on('step', (e) => {
       o.metrics.recordStep(e);
       o.runDir.log(stepLogRecord(e));
@@ -263,7 +264,6 @@ export class Trainer {
     const slowest = Math.max(...computes);
     const totals = { examples, loss, accuracy, ...t, ...stepBreakdown(t.stepSeconds, computes, t.reduceSeconds, t.updateSeconds) };
     const examplesPerSecond = this.stats.add(totals);
-    this.o.metrics.setPoolStats(this.pool.queueSize, this.pool.utilization);
     this.events.emit('step', {
       ...totals,
       step: step + 1,
