@@ -26,6 +26,21 @@ export interface WorkerInit {
   readonly dataset: SharedDataset;
   /** Present when the pool trains: 'train' and 'eval' tasks need it, 'evalModel' does not. */
   readonly training?: TrainingInit;
+  /**
+   * Int32[RUNNING_SLOTS]: a worker stores its threadId at [seq % RUNNING_SLOTS]
+   * when it starts the task numbered `seq`, so the coordinator can terminate
+   * the thread of a task that timed out.
+   */
+  readonly running: Int32Array;
+}
+
+/** Size of WorkerInit.running: far more than the tasks that can be in flight at once (2 per thread). */
+export const RUNNING_SLOTS = 4096;
+
+/** What crosses to a worker: a task and its number (WorkerInit.running). */
+export interface TaskEnvelope {
+  readonly seq: number;
+  readonly task: TaskMessage;
 }
 
 /** The training side of a worker's init: the run's config and the parameter server's shared views. */
@@ -39,7 +54,22 @@ export interface TrainingInit {
   readonly batchStats: Float32Array;
   /** Uint32[train count]: the current epoch's example order. */
   readonly order: SharedArrayBuffer;
+  /**
+   * Int32[SYNC_SLOTS + slots], the step's progress (Atomics only): see
+   * SYNC_WEIGHTS, SYNC_DONE, SYNC_SLOTS. It lets the next step's task travel,
+   * and prepare its examples, while the coordinator still reduces and
+   * updates, and lets the coordinator see gradients in before the result
+   * messages arrive.
+   */
+  readonly sync: Int32Array;
 }
+
+/** TrainingInit.sync[SYNC_WEIGHTS]: how many optimizer steps the shared weights hold (stored by the coordinator). */
+export const SYNC_WEIGHTS = 0;
+/** TrainingInit.sync[SYNC_DONE]: bumped (and notified) by a worker each time it has flagged slots. */
+export const SYNC_DONE = 1;
+/** TrainingInit.sync[SYNC_SLOTS + i]: 1 + the step whose gradient and statistics slot i holds, stored once they are complete. */
+export const SYNC_SLOTS = 2;
 
 /** A slice of the epoch order: examples order[start .. start + count). */
 export interface MicroBatch {
@@ -61,6 +91,14 @@ export type TaskMessage =
       /** 0 for the first try; faults are injected only on the first try. */
       readonly attempt: number;
       readonly microBatches: readonly MicroBatch[];
+      /**
+       * Read the weights only once sync[SYNC_WEIGHTS] >= after (the step's own
+       * index: its weights are those after `after` steps). Absent: they are
+       * in place already.
+       */
+      readonly after?: number;
+      /** While waiting for `after`: busy-poll this many ms before sleeping (a free core makes the wake-up ~free). */
+      readonly spinMs?: number;
     }
   | {
       /**
@@ -124,6 +162,8 @@ export type TaskResult =
       readonly numTensors: number;
       /** Part of computeSeconds spent copying the shared weights into fresh tensors (the "broadcast" as workers see it). */
       readonly weightCopySeconds?: number;
+      /** Seconds the task waited for the weights (`after`), not part of computeSeconds. */
+      readonly weightWaitSeconds?: number;
       /** The worker's memory after the task (cheap to read: no syscalls). */
       readonly memory?: WorkerMemory;
       /** Multi-host runs: the host that computed it (absent = this process). */
@@ -170,12 +210,12 @@ const packr = new Packr();
  * moves the whole underlying ArrayBuffer: measured, a 3 MB scratch buffer
  * added ~9 ms to every step. The copy costs a few hundred bytes.
  */
-export function encode(message: TaskMessage | TaskResult): Encoded {
+export function encode(message: TaskEnvelope | TaskResult): Encoded {
   return new Uint8Array(packr.pack(message));
 }
 
-export function decodeTask(bytes: Encoded): TaskMessage {
-  return packr.unpack(bytes) as TaskMessage;
+export function decodeTask(bytes: Encoded): TaskEnvelope {
+  return packr.unpack(bytes) as TaskEnvelope;
 }
 
 export function decodeResult(bytes: Encoded): TaskResult {

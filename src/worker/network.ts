@@ -108,17 +108,33 @@ export function crossEntropy(logits: tf.Tensor2D, oneHot: tf.Tensor2D, labelSmoo
   return tf.neg(tf.mean(tf.sum(tf.mul(target, tf.logSoftmax(logits)), 1))) as tf.Scalar;
 }
 
-/** Dropout masks for one micro-batch, drawn from its own seeded stream. */
-export function dropoutMasks(plan: ModelPlan, count: number, rng: Rng): tf.Tensor[] {
-  const masks: tf.Tensor[] = [];
+/**
+ * Dropout mask values for one micro-batch, drawn from its own seeded stream:
+ * one array per dropout layer ([count, ...activation shape], values 0 or
+ * 1/(1-rate)). Plain arrays, so a worker can draw them before it has the
+ * step's weights.
+ */
+export function dropoutMaskValues(plan: ModelPlan, count: number, rng: Rng): Float32Array[] {
+  const masks: Float32Array[] = [];
   for (const layer of plan.layers) {
     if (layer.type !== 'dropout') continue;
     const keep = 1 - layer.rate;
     const values = new Float32Array(count * layer.shape.reduce((a, b) => a * b, 1));
     for (let i = 0; i < values.length; i++) values[i] = rng.next() < keep ? 1 / keep : 0;
-    masks.push(tf.tensor(values, [count, ...layer.shape]));
+    masks.push(values);
   }
   return masks;
+}
+
+/** Mask values (dropoutMaskValues) as tensors, in dropout-layer order. */
+function maskTensors(plan: ModelPlan, count: number, values: readonly Float32Array[]): tf.Tensor[] {
+  const shapes = plan.layers.flatMap((l) => (l.type === 'dropout' ? [l.shape] : []));
+  return values.map((v, i) => tf.tensor(v, [count, ...(shapes[i] as number[])]));
+}
+
+/** Dropout masks for one micro-batch as tensors, drawn from its own seeded stream. */
+export function dropoutMasks(plan: ModelPlan, count: number, rng: Rng): tf.Tensor[] {
+  return maskTensors(plan, count, dropoutMaskValues(plan, count, rng));
 }
 
 export interface MicroBatchGradient {
@@ -177,7 +193,7 @@ export function microBatchGradient(
   params: readonly tf.Tensor[],
   pixels: Float32Array,
   labels: Int32Array,
-  opts: { labelSmoothing: number; rng: Rng; slot?: Slot },
+  opts: { labelSmoothing: number; slot?: Slot } & ({ rng: Rng } | { maskValues: readonly Float32Array[] }),
 ): MicroBatchGradient {
   const n = labels.length;
   let logitsKept: tf.Tensor2D | undefined;
@@ -185,7 +201,7 @@ export function microBatchGradient(
   const result = tf.tidy(() => {
     const x = tf.tensor4d(pixels, [n, IMAGE_SIZE, IMAGE_SIZE, 1]);
     const oneHot = tf.oneHot(tf.tensor1d(labels, 'int32'), NUM_CLASSES) as tf.Tensor2D;
-    const masks = dropoutMasks(plan, n, opts.rng);
+    const masks = 'rng' in opts ? dropoutMasks(plan, n, opts.rng) : maskTensors(plan, n, opts.maskValues);
     const lossFn = (...ps: tf.Tensor[]): tf.Scalar => {
       const out = forward(plan, ps, x, { training: true, dropoutMasks: masks });
       logitsKept = tf.keep(out.logits);

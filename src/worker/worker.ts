@@ -23,14 +23,19 @@ import {
   type TaskResult,
   type TrainingInit,
   type WorkerInit,
+  RUNNING_SLOTS,
+  SYNC_DONE,
+  SYNC_SLOTS,
+  SYNC_WEIGHTS,
   type WorkerMemory,
 } from '../shared/messages.js';
 import { planModel, type ModelPlan } from '../shared/modelPlan.js';
 import { Rng, Stream } from '../shared/rng.js';
 import { augmentBatch, rangeIndices, readExamples } from './examples.js';
 import { maybeInjectFault } from './faults.js';
+import { waitAsync } from '../shared/atomicsWait.js';
 import { evaluateLogits } from './evaluation.js';
-import { microBatchGradient, paramTensors, predictLogits, stateTensors } from './network.js';
+import { dropoutMaskValues, microBatchGradient, paramTensors, predictLogits, stateTensors } from './network.js';
 import { loadModelForEval } from './savedModel.js';
 
 const init = workerData as WorkerInit;
@@ -57,35 +62,102 @@ function backendReady(): Promise<string> {
   return ready;
 }
 
-type ShardTask = Pick<Extract<TaskMessage, { kind: 'train' }>, 'epoch' | 'step' | 'microBatches'>;
+type ShardTask = Pick<Extract<TaskMessage, { kind: 'train' }>, 'epoch' | 'step' | 'microBatches' | 'after' | 'spinMs'>;
 
-/** Forward and backward of one shard: every micro-batch's gradient into its slot. */
-function shardGradients(t: Training, task: ShardTask): { results: MicroBatchResult[]; weightCopySeconds: number } {
+/** A micro-batch's inputs: everything that does not depend on the weights. */
+interface PreparedMicroBatch {
+  readonly mb: MicroBatch;
+  readonly pixels: Float32Array;
+  readonly labels: Int32Array;
+  readonly maskValues: Float32Array[];
+}
+
+/** Its examples (augmented) and its dropout masks, each from its own stream of (seed, epoch, step, index). */
+function prepare(t: Training, task: ShardTask, mb: MicroBatch): PreparedMicroBatch {
+  const cfg = t.config;
+  const batch = readExamples(init.dataset.train, t.orderView.subarray(mb.start, mb.start + mb.count));
+  augmentBatch(batch, cfg.augment, Rng.derive(cfg.train.seed, Stream.augment, task.epoch, task.step, mb.index));
+  const maskValues = dropoutMaskValues(t.plan, mb.count, Rng.derive(cfg.train.seed, Stream.dropout, task.epoch, task.step, mb.index));
+  return { mb, pixels: batch.pixels, labels: batch.labels, maskValues };
+}
+
+/**
+ * Wait until the shared weights hold `after` steps; returns seconds waited.
+ * A brief busy-poll first (the weights usually come within a millisecond,
+ * and a wake-up costs 0.1-0.3 ms on a VM), then an asynchronous wait: never
+ * a blocking one, since a retried task of the previous step may be queued
+ * to this thread, and the weights come only after it.
+ */
+async function awaitWeights(t: Training, after: number | undefined, spinMs = 0): Promise<number> {
+  const held = () => Atomics.load(t.sync, SYNC_WEIGHTS);
+  if (after === undefined || held() >= after) return 0;
   const t0 = performance.now();
+  while (performance.now() - t0 < spinMs) if (held() >= after) return (performance.now() - t0) / 1000;
+  for (let v = held(); v < after; v = held()) {
+    const w = waitAsync(t.sync, SYNC_WEIGHTS, v, 1000);
+    if (w.async) await w.value;
+  }
+  return (performance.now() - t0) / 1000;
+}
+
+/** Mark these micro-batches' slots complete for `step` and wake the coordinator (see SYNC_SLOTS). */
+function flagSlots(t: Training, step: number, results: readonly MicroBatchResult[]): void {
+  for (const r of results) Atomics.store(t.sync, SYNC_SLOTS + r.index, step + 1);
+  Atomics.add(t.sync, SYNC_DONE, 1);
+  Atomics.notify(t.sync, SYNC_DONE);
+}
+
+interface ShardOutcome {
+  readonly results: MicroBatchResult[];
+  readonly weightCopySeconds: number;
+  readonly weightWaitSeconds: number;
+  readonly computeSeconds: number;
+}
+
+/**
+ * Forward and backward of one shard: every micro-batch's gradient into its
+ * slot. `ready` runs once the weights are there, before any computing.
+ */
+async function shardGradients(t: Training, task: ShardTask, ready?: () => void): Promise<ShardOutcome> {
+  const t0 = performance.now();
+  const prepared = task.microBatches.map((mb) => prepare(t, task, mb));
+  const weightWaitSeconds = await awaitWeights(t, task.after, task.spinMs);
+  ready?.();
+  const t1 = performance.now();
   // A fresh copy of the weights for this step: the coordinator rewrote them
   // since the last task, and XNNPACK caches packed weights per tensor id, so
   // weights must be new tensors, never an overwrite of old ones.
   const params = paramTensors(t.plan, t.weights);
-  const weightCopySeconds = (performance.now() - t0) / 1000;
+  const weightCopySeconds = (performance.now() - t1) / 1000;
   try {
-    return { results: task.microBatches.map((mb) => trainMicroBatch(t, task, mb, params)), weightCopySeconds };
+    const results = prepared.map((p) => trainMicroBatch(t, p, params));
+    return { results, weightCopySeconds, weightWaitSeconds, computeSeconds: (performance.now() - t0) / 1000 - weightWaitSeconds };
   } finally {
     tf.dispose(params);
   }
 }
 
-async function train(task: Extract<TaskMessage, { kind: 'train' }>): Promise<TaskResult> {
+/**
+ * A training task counts as running (WorkerInit.running) only once its
+ * weights are there: one still waiting for them when its thread dies (a
+ * retry of the previous step killed it) has not failed, and is sent again
+ * uncounted. Faults are injected from that point too.
+ */
+async function train(task: Extract<TaskMessage, { kind: 'train' }>, seq: number): Promise<TaskResult> {
   const t = needTraining(task.kind);
-  maybeInjectFault(task.step, task.shard, task.attempt);
-  const t0 = performance.now();
-  const { results, weightCopySeconds } = shardGradients(t, task);
+  const { results, weightCopySeconds, weightWaitSeconds, computeSeconds } = await shardGradients(t, task, () => {
+    markRunning(seq);
+    maybeInjectFault(task.step, task.shard, task.attempt);
+  });
+  flagSlots(t, task.step, results);
   return {
     kind: 'train',
     threadId,
     microBatches: results,
-    computeSeconds: (performance.now() - t0) / 1000,
+    computeSeconds,
     numTensors: tf.memory().numTensors,
     weightCopySeconds,
+    weightWaitSeconds,
     memory: workerMemory(),
   };
 }
@@ -94,20 +166,20 @@ async function train(task: Extract<TaskMessage, { kind: 'train' }>): Promise<Tas
 async function ceiling(task: Extract<TaskMessage, { kind: 'ceiling' }>): Promise<TaskResult> {
   const t = needTraining(task.kind);
   const t0 = performance.now();
-  for (let r = 0; r < task.repeat; r++) shardGradients(t, task);
+  for (let r = 0; r < task.repeat; r++) await shardGradients(t, task);
   const examples = task.repeat * task.microBatches.reduce((s, mb) => s + mb.count, 0);
   return { kind: 'ceiling', threadId, examples, computeSeconds: (performance.now() - t0) / 1000 };
 }
 
-/** One micro-batch: its examples (augmented), its dropout stream, its gradient into its shared slot. */
-function trainMicroBatch(t: Training, task: ShardTask, mb: MicroBatch, params: tf.Tensor[]): MicroBatchResult {
-  const cfg = t.config;
-  const batch = readExamples(init.dataset.train, t.orderView.subarray(mb.start, mb.start + mb.count));
-  augmentBatch(batch, cfg.augment, Rng.derive(cfg.train.seed, Stream.augment, task.epoch, task.step, mb.index));
-  const rng = Rng.derive(cfg.train.seed, Stream.dropout, task.epoch, task.step, mb.index);
-  const slot = { gradients: t.gradients, batchStats: t.batchStats, index: mb.index };
-  const g = microBatchGradient(t.plan, params, batch.pixels, batch.labels, { labelSmoothing: cfg.train.labelSmoothing, rng, slot });
-  return { index: mb.index, loss: g.loss, correct: g.correct, count: mb.count };
+/** One micro-batch's loss and gradient, into its shared slot. */
+function trainMicroBatch(t: Training, p: PreparedMicroBatch, params: tf.Tensor[]): MicroBatchResult {
+  const slot = { gradients: t.gradients, batchStats: t.batchStats, index: p.mb.index };
+  const g = microBatchGradient(t.plan, params, p.pixels, p.labels, {
+    labelSmoothing: t.config.train.labelSmoothing,
+    maskValues: p.maskValues,
+    slot,
+  });
+  return { index: p.mb.index, loss: g.loss, correct: g.correct, count: p.mb.count };
 }
 
 /** This thread's heap, tensor bytes and (wasm backend) linear memory: a few microseconds, no syscalls. */
@@ -148,16 +220,27 @@ async function evaluate(task: Extract<TaskMessage, { kind: 'eval' | 'evalModel' 
   return { kind: 'eval', threadId, confusion, lossSum, count: task.count, computeSeconds: (performance.now() - t0) / 1000 };
 }
 
+/** Tell the coordinator's watchdog that this thread runs task `seq` (WorkerInit.running). */
+function markRunning(seq: number): void {
+  Atomics.store(init.running, seq % RUNNING_SLOTS, threadId);
+}
+
 export default async function run(bytes: Encoded): Promise<Encoded> {
   const backend = await backendReady();
-  const task = decodeTask(bytes);
+  const { seq, task } = decodeTask(bytes);
+  // A step sent early may have been taken from the port together with the
+  // previous task, whose result Piscina posts in a microtask still queued:
+  // let it leave before this task does anything (or fails), since the
+  // coordinator publishes this step's weights only once it has that result.
+  if (task.kind === 'train' && task.after !== undefined) await new Promise((resolve) => setImmediate(resolve));
+  if (task.kind !== 'train') markRunning(seq);
   let result: TaskResult;
   switch (task.kind) {
     case 'warmup':
       result = { kind: 'warmup', backend, threadId };
       break;
     case 'train':
-      result = await train(task);
+      result = await train(task, seq);
       break;
     case 'ceiling':
       result = await ceiling(task);

@@ -7,9 +7,10 @@
  *
  * Every (model, repeat, W) gets a fresh Trainer (fresh pool, fresh weights,
  * the same batches from step 0) in a throw-away run directory; the bench
- * drives it one Trainer.trainStep() at a time (no evaluation, checkpoints or
- * export) and reads each step's StepEvent: `warmup` steps, then `steps`
- * measured steps, then it closes. `ceiling` then measures the same W
+ * runs Trainer.trainSteps(warmup + steps), the loop as training runs it
+ * between evaluations (no evaluation, checkpoints or export), and reads
+ * each step's StepEvent: `warmup` steps, then `steps` measured steps, then
+ * it closes. `ceiling` then measures the same W
  * uncoordinated (bench/ceiling.ts). Within a repeat the order
  * is model.fit, W=1, W=2, ...: configurations interleave, so a burst of load
  * from elsewhere on the machine spreads over all of them instead of one.
@@ -88,12 +89,13 @@ async function measureTraining(
   });
   const runId = `bench${Math.random().toString(36).slice(2, 8)}`;
   let cluster: ClusterSession | null = null;
+  const runDir = RunDir.create(dir, false);
   try {
     if (cfg.cluster.nats !== null) cluster = await openCluster(cfg, { runId, dataset, metrics, log: () => undefined, say: o.log });
     const trainer = await Trainer.create({
       cfg,
       configFile: CONFIG_LABEL,
-      runDir: RunDir.create(dir, false),
+      runDir,
       dataset,
       workers,
       metrics,
@@ -106,13 +108,18 @@ async function measureTraining(
     let backend: string;
     try {
       const measured: StepEvent[] = [];
+      // One run of steps, as training runs them (each next step sent before
+      // the previous update); the clock starts when the last warm-up step ends.
+      let t0 = performance.now();
+      let before = cluster?.traffic();
       trainer.events.on('step', (e) => {
+        if (e.step === warmup) {
+          t0 = performance.now();
+          before = cluster?.traffic();
+        }
         if (e.step > warmup) measured.push(e);
       });
-      for (let i = 0; i < warmup; i++) await trainer.trainStep();
-      const before = cluster?.traffic();
-      const t0 = performance.now();
-      for (let i = 0; i < steps; i++) await trainer.trainStep();
+      await trainer.trainSteps(warmup + steps);
       const wall = (performance.now() - t0) / 1000;
       const after = cluster?.traffic();
       if (before && after)
@@ -130,6 +137,7 @@ async function measureTraining(
     return { sample, backend, ...(bytesPerStep ? { bytesPerStep } : {}) };
   } finally {
     await cluster?.close();
+    runDir.close();
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -234,7 +242,9 @@ export async function bench(o: BenchOptions = {}): Promise<BenchReport> {
         log(
           `${model} W=${workers}${workers > cores ? '*' : ''} repeat ${repeat}/${repeats}: ${Math.round(s.examples_per_sec)} ex/s | step ${s.step_ms.toFixed(1)} ms = ` +
             `compute ${s.compute_ms.toFixed(1)} + broadcast ${s.broadcast_ms.toFixed(2)} + wait ${s.wait_ms.toFixed(1)} + reduce ${s.reduce_ms.toFixed(2)} + update ${s.update_ms.toFixed(2)} + overhead ${s.overhead_ms.toFixed(2)}` +
-            (s.uncoordinated_examples_per_sec !== null ? ` | uncoordinated ${Math.round(s.uncoordinated_examples_per_sec)} ex/s` : ''),
+            (s.uncoordinated_examples_per_sec !== null
+              ? ` | uncoordinated ${Math.round(s.uncoordinated_examples_per_sec)} ex/s (training / uncoordinated ${(s.examples_per_sec / s.uncoordinated_examples_per_sec).toFixed(2)})`
+              : ''),
         );
       }
       if (o.nats !== undefined) {

@@ -57,6 +57,8 @@ interface StepState {
 }
 
 export class ClusterExecutor implements StepExecutor {
+  /** Hosts are sent the weights once a step is dispatched, so a step goes out only after the previous update. */
+  readonly pipelined = false;
   readonly registry: HostRegistry;
   private readonly sub: Subscription;
   private readonly reasm: Reassembler;

@@ -11,7 +11,7 @@
  */
 import type { Config } from '../../shared/config.js';
 import { ConfigError, InternalError } from '../../shared/errors.js';
-import type { MicroBatch } from '../../shared/messages.js';
+import { SYNC_SLOTS, SYNC_WEIGHTS, type MicroBatch } from '../../shared/messages.js';
 import { BATCH_NORM_MOMENTUM, type ModelPlan } from '../../shared/modelPlan.js';
 import { Rng, Stream } from '../../shared/rng.js';
 import { Optimizer, type OptimizerState } from './optimizer.js';
@@ -39,11 +39,13 @@ export interface SharedBuffers {
   /** Byte address of the kernels' scratch area, sized for `slots` slots. */
   readonly scratch: number;
   readonly slots: number;
+  /** On its own SharedArrayBuffer: the step's progress (TrainingInit.sync). */
+  readonly sync: Int32Array;
 }
 
 /** What a worker needs of SharedBuffers (typed-array views on the shared buffer travel as views). */
-export function workerBuffers(b: SharedBuffers): Pick<SharedBuffers, 'weights' | 'gradients' | 'batchStats'> {
-  return { weights: b.weights, gradients: b.gradients, batchStats: b.batchStats };
+export function workerBuffers(b: SharedBuffers): Pick<SharedBuffers, 'weights' | 'gradients' | 'batchStats' | 'sync'> {
+  return { weights: b.weights, gradients: b.gradients, batchStats: b.batchStats, sync: b.sync };
 }
 
 /** The most a 32-bit WebAssembly memory can hold: 65536 pages of 64 KiB. */
@@ -73,7 +75,8 @@ export function allocateBuffers(plan: ModelPlan, microBatchesPerStep: number, co
     at += align(n * 4);
     return view;
   }) as [Float32Array, Float32Array, Float32Array, Float32Array, Float32Array];
-  return { memory, weights, gradients, batchStats, gradient, moments, scratch: 0, slots: microBatchesPerStep };
+  const sync = new Int32Array(new SharedArrayBuffer((SYNC_SLOTS + microBatchesPerStep) * Int32Array.BYTES_PER_ELEMENT));
+  return { memory, weights, gradients, batchStats, gradient, moments, scratch: 0, slots: microBatchesPerStep, sync };
 }
 
 /** Glorot-uniform kernels, zero biases, unit gammas: the Keras defaults, from a seeded JS stream. */
@@ -104,6 +107,8 @@ export class ParameterServer {
   readonly optimizer: Optimizer;
   /** The WebAssembly SIMD reduce and update; undefined means plain JS (PIXELSENSE_NO_SIMD=1). */
   private readonly kernels: UpdateKernels | undefined;
+  /** The step's progress, shared with the workers (TrainingInit.sync). */
+  readonly sync: Int32Array;
 
   constructor(
     readonly plan: ModelPlan,
@@ -117,6 +122,7 @@ export class ParameterServer {
     this.gradientSlots = buffers.gradients;
     this.statSlots = buffers.batchStats;
     this.gradient = buffers.gradient;
+    this.sync = buffers.sync;
     this.kernels = UpdateKernels.create(buffers.memory, buffers.scratch, buffers.slots);
     const moments = { m: buffers.moments.subarray(0, P), v: buffers.moments.subarray(P) };
     this.optimizer = new Optimizer(cfg.optimizer, P, moments, this.kernels);
@@ -182,6 +188,16 @@ export class ParameterServer {
   /** One optimizer step on the shared weights, in place. */
   apply(lr: number): void {
     this.optimizer.apply(this.params, this.gradient, lr);
+  }
+
+  /**
+   * Declare the weights to hold `steps` optimizer steps and wake the tasks
+   * waiting for them ('train' tasks with `after`). Call it after every change
+   * of the weights, before a task reads them.
+   */
+  publish(steps: number): void {
+    Atomics.store(this.sync, SYNC_WEIGHTS, steps);
+    Atomics.notify(this.sync, SYNC_WEIGHTS);
   }
 
   snapshot(): { weights: Float32Array; optimizer: OptimizerState } {

@@ -22,9 +22,15 @@ export interface StepWork {
   readonly epoch: number;
   readonly step: number;
   readonly micro: readonly MicroBatch[];
+  /** Sent before the previous step's update: read the weights only once they hold `after` steps (see ParameterServer.publish). */
+  readonly after?: number;
+  /** With `after`: ms a worker busy-polls before sleeping. */
+  readonly spinMs?: number;
 }
 
 export interface StepExecutor {
+  /** Whether run() accepts work with `after` (sent before the weights are ready); the trainer sends such work only then. */
+  readonly pipelined: boolean;
   /** Every micro-batch's gradient in its slot; the results say who computed what. Rejects only when the step cannot complete. */
   run(work: StepWork): Promise<TrainTaskResult[]>;
   close(): Promise<void>;
@@ -46,13 +52,16 @@ export type ExecutorFactory = (ctx: ExecutorContext) => Promise<StepExecutor>;
 
 /** One task per worker thread: contiguous shards, sizes differing by at most one micro-batch. */
 export class LocalStepExecutor implements StepExecutor {
+  readonly pipelined = true;
+
   constructor(private readonly pool: WorkerPool) {}
 
-  run({ epoch, step, micro }: StepWork): Promise<TrainTaskResult[]> {
+  run({ epoch, step, micro, after, spinMs }: StepWork): Promise<TrainTaskResult[]> {
     const shards = shardMicroBatches(micro, this.pool.size);
+    const gate = after === undefined ? {} : { after, spinMs: spinMs ?? 0 };
     return Promise.all(
       shards.map((microBatches, shard) =>
-        this.pool.run({ kind: 'train', epoch, step, shard, attempt: 0, microBatches }, `train step ${step} shard ${shard}`),
+        this.pool.run({ kind: 'train', epoch, step, shard, attempt: 0, microBatches, ...gate }, `train step ${step} shard ${shard}`),
       ),
     );
   }

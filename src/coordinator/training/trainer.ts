@@ -7,6 +7,7 @@
  * checkpoints happen between steps. The global batch (and so the learning
  * dynamics) never depends on the worker count.
  */
+import { availableParallelism } from 'node:os';
 import type { Config } from '../../shared/config.js';
 import { configHash } from '../../shared/config.js';
 import { ClusterError, WorkerError, type PixelSenseError } from '../../shared/errors.js';
@@ -22,6 +23,7 @@ import { toLayersModel } from '../../shared/layersExport.js';
 import type { TrainingMetrics } from '../metrics/metrics.js';
 import { saveLayersModel } from '../../shared/modelFiles.js';
 import { allocateBuffers, ParameterServer, workerBuffers } from './parameterServer.js';
+import { SlotFlags } from './slotFlags.js';
 import type { Reporter } from './progress.js';
 import type { RunDir } from './runDir.js';
 import { learningRate } from './schedule.js';
@@ -68,6 +70,15 @@ export interface TrainResult {
 
 export type TrainTaskResult = Extract<TaskResult, { kind: 'train' }>;
 
+/** A dispatched step: its micro-batches and its results to come. */
+interface InFlight {
+  readonly step: number;
+  readonly micro: MicroBatch[];
+  readonly results: Promise<TrainTaskResult[]>;
+  /** performance.now() when it was sent. */
+  readonly at: number;
+}
+
 export class Trainer {
   readonly plan: ModelPlan;
   /** 'step' after every step, 'eval' after every evaluation: subscribe here rather than polling. */
@@ -82,6 +93,17 @@ export class Trainer {
   private readonly evalEverySteps: number;
   private orderEpoch = -1;
   private step = 0;
+  /** The next step, when it was dispatched before the current step's update. */
+  private ahead: InFlight | null = null;
+  /** When the weights of the latest step were published (the earliest a next step can start). */
+  private publishedAt = 0;
+  /**
+   * How long an early step's workers busy-poll for the weights: 1 ms when a
+   * core is left for it (W < cores), else 0, since a poller would then take
+   * the core the coordinator needs for the update it waits for.
+   */
+  private readonly spinMs: number;
+  private readonly slots: SlotFlags;
   private history: EpochRecord[] = [];
   private timeToTarget: { seconds: number; epochs: number } | null = null;
   private elapsedBefore = 0;
@@ -109,6 +131,8 @@ export class Trainer {
     this.totalSteps = cfg.train.epochs * this.stepsPerEpoch;
     this.lastStep = Math.min(this.totalSteps, cfg.train.maxSteps ?? Infinity);
     this.evalEverySteps = cfg.eval.everySteps;
+    this.spinMs = pool.size < availableParallelism() ? 1 : 0;
+    this.slots = new SlotFlags(ps.sync);
   }
 
   /** Allocate shared memory, initialise (or restore) the weights, start the pool. */
@@ -148,6 +172,7 @@ export class Trainer {
     });
     if (o.resume) trainer.restore(o.resume);
     else ps.initialize(o.cfg.train.seed);
+    ps.publish(trainer.step);
     return trainer;
   }
 
@@ -163,7 +188,7 @@ export class Trainer {
     let stopReason: StopReason = this.lastStep < this.totalSteps ? 'max-steps' : 'completed';
     try {
       while (this.step < this.lastStep) {
-        await this.trainStep();
+        await this.advance(() => this.plainStepFollows());
         // A stop signal: checkpoint before the final evaluation, which can take
         // longer than a container's grace period before SIGKILL.
         if (this.o.stopRequested()) {
@@ -175,7 +200,7 @@ export class Trainer {
           stopReason = 'target-accuracy';
           break;
         }
-        if (this.checkpointDue()) this.checkpoint();
+        if (this.checkpointDue(this.step)) this.checkpoint();
         if (this.o.stopRequested()) {
           stopReason = 'interrupted';
           break;
@@ -204,26 +229,82 @@ export class Trainer {
   }
 
   /**
-   * One optimizer step: dispatch the shards, reduce, update the weights, log;
-   * its StepEvent goes to `events`. run() is the training loop; this is for a
-   * caller that drives steps itself and wants nothing else (pixelsense bench):
-   * no evaluation, checkpoint or export, and train.maxSteps is not consulted.
+   * One optimizer step, its StepEvent to `events`: no evaluation, checkpoint
+   * or export, and train.maxSteps is not consulted. For a caller that drives
+   * steps itself; trainSteps() runs several the way run() does.
    */
   async trainStep(): Promise<void> {
+    await this.advance(() => false);
+  }
+
+  /**
+   * `count` steps back to back, each next step dispatched before the
+   * previous update, as run() does between evaluations (what pixelsense
+   * bench measures).
+   */
+  async trainSteps(count: number): Promise<void> {
+    const last = this.step + count;
+    while (this.step < last) await this.advance(() => this.step + 1 < last);
+  }
+
+  /**
+   * One step. If `next()` says the step after it follows directly (and in
+   * the same epoch, whose example order the workers are still reading), that
+   * one is sent at once: it waits in the workers' queues, and they read its
+   * examples the moment they finish this one, while this thread reduces and
+   * updates; they start computing it once the weights are published. This
+   * step's gradients are in when their slots are flagged in shared memory;
+   * the result messages, 0.3-0.5 ms behind, travel during the update. What
+   * stays on the step's critical path: one wake-up of this thread, the
+   * reduce and the update.
+   */
+  private async advance(next: () => boolean): Promise<void> {
     if (this.startedAt === 0) this.startedAt = performance.now();
     const step = this.step;
     const lr = this.learningRateAt(step);
-    const micro = this.batchAt(step);
-    const t0 = performance.now();
-    const results = await this.dispatch(step, micro);
+    const sent = this.ahead?.step === step ? this.ahead : this.send(step, false);
+    this.ahead = null;
+    if (this.executor.pipelined && this.sameEpoch(step, step + 1) && next()) this.ahead = this.send(step + 1, true);
+    if (this.executor.pipelined) await this.slots.filled(step, sent.micro, sent.results);
+    else await sent.results;
     const t1 = performance.now();
-    this.ps.reduce(micro);
-    this.ps.updateBatchNormState(micro);
+    this.ps.reduce(sent.micro);
+    this.ps.updateBatchNormState(sent.micro);
     const t2 = performance.now();
     this.ps.apply(lr);
     const t3 = performance.now();
+    // Normally here already: the messages travelled during the update. Awaited before the weights
+    // are published, so no retry of this step can still be writing a slot the next step writes.
+    const results = await sent.results;
+    this.ps.publish(step + 1);
     this.step = step + 1;
-    this.publish(step, lr, results, { stepSeconds: (t3 - t0) / 1000, reduceSeconds: (t2 - t1) / 1000, updateSeconds: (t3 - t2) / 1000 });
+    // The step began when both its tasks and its weights were out.
+    const t0 = Math.max(sent.at, this.publishedAt);
+    this.publishedAt = performance.now();
+    this.publish(step, lr, results, {
+      stepSeconds: (this.publishedAt - t0) / 1000,
+      reduceSeconds: (t2 - t1) / 1000,
+      updateSeconds: (t3 - t2) / 1000,
+    });
+  }
+
+  private sameEpoch(a: number, b: number): boolean {
+    return Math.floor(a / this.stepsPerEpoch) === Math.floor(b / this.stepsPerEpoch);
+  }
+
+  /**
+   * Dispatch `step`; `early`: before the weights it needs are published.
+   * A step sent early and then not taken (the loop stopped) still runs to
+   * completion on the current weights; its results are dropped.
+   */
+  private send(step: number, early: boolean): InFlight {
+    const micro = this.batchAt(step);
+    const epoch = Math.floor(step / this.stepsPerEpoch);
+    const gate = early ? { after: step, spinMs: this.spinMs } : {};
+    const results = this.executor.run({ epoch, step, micro, ...gate });
+    // Handled here so a dropped early step cannot become an unhandled rejection; advance() still awaits the original.
+    results.catch(() => undefined);
+    return { step, micro, results, at: performance.now() };
   }
 
   private learningRateAt(step: number): number {
@@ -241,12 +322,6 @@ export class Trainer {
     }
     const start = (step % this.stepsPerEpoch) * cfg.train.batchSize;
     return cutMicroBatches(start, Math.min(cfg.train.batchSize, dataset.train.count - start), cfg.train.microBatchSize);
-  }
-
-  /** Every micro-batch through the executor (local shards, or local lanes and remote hosts); failures are retried there. */
-  private async dispatch(step: number, micro: MicroBatch[]): Promise<TrainTaskResult[]> {
-    const epoch = Math.floor(step / this.stepsPerEpoch);
-    return this.executor.run({ epoch, step, micro });
   }
 
   /** The step's one StepEvent: the run log, the metrics and the progress bar subscribe to it (see create()). */
@@ -287,16 +362,32 @@ export class Trainer {
     });
   }
 
+  /**
+   * Whether the step after the current one follows it directly in run():
+   * then it is dispatched early. Not when an evaluation or checkpoint comes
+   * between (it would wait behind the step's tasks) or a stop is requested.
+   */
+  private plainStepFollows(): boolean {
+    const done = this.step + 1;
+    return done < this.lastStep && !this.evaluationDue(done) && !this.checkpointDue(done) && !this.o.stopRequested();
+  }
+
+  /** Whether an evaluation follows `done` completed steps: epoch ends, eval.everySteps, quarter epochs when chasing a target. */
+  private evaluationDue(done: number): boolean {
+    const { cfg } = this.o;
+    const epochEnd = done % this.stepsPerEpoch === 0 || done === this.lastStep;
+    const epoch = Math.ceil(done / this.stepsPerEpoch);
+    return (
+      (epochEnd && (epoch % cfg.eval.everyEpochs === 0 || done === this.lastStep)) ||
+      (this.evalEverySteps > 0 && done % this.evalEverySteps === 0) ||
+      (cfg.train.targetAccuracy !== null && this.evalEverySteps === 0 && this.atQuarterEpoch(done))
+    );
+  }
+
   /** Epoch-end and periodic evaluation; returns true when the target accuracy is reached. */
   private async evaluateIfDue(): Promise<boolean> {
     const { cfg } = this.o;
-    const epochEnd = this.step % this.stepsPerEpoch === 0 || this.step === this.lastStep;
-    const epoch = Math.ceil(this.step / this.stepsPerEpoch);
-    const due =
-      (epochEnd && (epoch % cfg.eval.everyEpochs === 0 || this.step === this.lastStep)) ||
-      (this.evalEverySteps > 0 && this.step % this.evalEverySteps === 0) ||
-      (cfg.train.targetAccuracy !== null && this.evalEverySteps === 0 && this.atQuarterEpoch());
-    if (!due) return false;
+    if (!this.evaluationDue(this.step)) return false;
     const report = await this.evaluate();
     const target = cfg.train.targetAccuracy;
     if (target !== null && this.timeToTarget === null && report.accuracy >= target) {
@@ -313,9 +404,9 @@ export class Trainer {
    * every quarter epoch (steps round(k * stepsPerEpoch / 4)), which includes
    * the epoch ends, so the time to target is resolved to ~1/4 epoch.
    */
-  private atQuarterEpoch(): boolean {
-    const k = Math.round((this.step * 4) / this.stepsPerEpoch);
-    return Math.round((k * this.stepsPerEpoch) / 4) === this.step;
+  private atQuarterEpoch(done: number): boolean {
+    const k = Math.round((done * 4) / this.stepsPerEpoch);
+    return Math.round((k * this.stepsPerEpoch) / 4) === done;
   }
 
   private lastEval: EvalReport | null = null;
@@ -349,9 +440,9 @@ export class Trainer {
     return report;
   }
 
-  private checkpointDue(): boolean {
+  private checkpointDue(done: number): boolean {
     const { everySteps } = this.o.cfg.checkpoint;
-    return this.step % this.stepsPerEpoch === 0 || (everySteps > 0 && this.step % everySteps === 0);
+    return done % this.stepsPerEpoch === 0 || (everySteps > 0 && done % everySteps === 0);
   }
 
   /** The data set's content hash, as the caller gave it or computed once (a SHA-256 over every pixel, ~50 ms for the full set). */
