@@ -65,6 +65,10 @@ test('a tiny bench run writes bench.json, bench.md, the SVG and PNG chart, and e
     assert.equal(summary.results[0]?.['speedup'], 1);
     assert.equal(summary.results[0]?.['ceiling_speedup'], 1, '--ceiling adds the uncoordinated speed-up');
     assert.ok((summary.results[1]?.['ceiling_speedup'] as number) > 0);
+    for (const r of summary.results) {
+      assert.ok((r['uncoordinated_examples_per_sec'] as number) > 0, '--ceiling adds uncoordinated_examples_per_sec to every row');
+      assert.ok((r['training_over_uncoordinated'] as number) > 0);
+    }
     assert.ok(summary.baseline_fit_examples_per_sec['ann']! > 0, 'model.fit baseline measured');
 
     const json = JSON.parse(readFileSync(join(out, 'bench.json'), 'utf8')) as BenchReport;
@@ -204,6 +208,8 @@ test("the ceiling speed-up is the uncoordinated throughput over W=1's, and the t
     },
     'chart.png',
   );
-  // 1.60x of a 1.82x ceiling: 88%.
-  assert.match(md, /\| CNN \| 2 \| 2000 \[2000–2000\] \| 1\.82x \| 1\.60x \| 88% \|/);
+  // 1,600 of 2,000 uncoordinated: 0.80; 1.60x of a 1.82x ceiling: 88%.
+  assert.equal(rows[1]?.training_over_uncoordinated, 0.8);
+  assert.equal(rows[1]?.uncoordinated_examples_per_sec, 2000);
+  assert.match(md, /\| CNN \| 2 \| 1600 \[1600–1600\] \| 2000 \[2000–2000\] \| \*\*0\.80\*\* \| 1\.82x \| 1\.60x \| 88% \|/);
 });

@@ -70,6 +70,14 @@ export interface BenchRow extends StepColumns {
    */
   uncoordinated: Stat | null;
   ceiling_speedup: number | null;
+  /** --ceiling: the median uncoordinated examples/s (uncoordinated.median), the public field of --json. */
+  uncoordinated_examples_per_sec: number | null;
+  /**
+   * --ceiling: training examples/s over uncoordinated examples/s, each repeat
+   * paired with its own ceiling measured right after it, then the median:
+   * what the synchronous loop keeps of what the machine gives W threads.
+   */
+  training_over_uncoordinated: number | null;
 }
 
 export interface BaselineRow {
