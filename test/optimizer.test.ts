@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Optimizer } from '../src/coordinator/training/optimizer.js';
-import { learningRate } from '../src/coordinator/training/schedule.js';
+import { learningRate, momentumAt } from '../src/coordinator/training/schedule.js';
 import { parseConfig } from '../src/shared/config.js';
 import { exitCodeOf, InternalError } from '../src/shared/errors.js';
 
@@ -90,6 +90,27 @@ test('one-cycle rises from lr/25 to the peak, then falls', () => {
   assert.ok(Math.abs(learningRate(s, ctx, 0) - 0.04) < 1e-9);
   assert.ok(Math.abs(learningRate(s, ctx, 30) - 1) < 1e-9);
   assert.ok(learningRate(s, ctx, 99) < 0.01);
+});
+
+test("one-cycle with cycleMomentum moves the momentum opposite to the lr, 0.95 -> 0.85 -> 0.95, as PyTorch's OneCycleLR", () => {
+  const s = sched({ name: 'onecycle', pctStart: 0.3, cycleMomentum: true });
+  assert.ok(Math.abs((momentumAt(s, ctx, 0) ?? 0) - 0.95) < 1e-12);
+  assert.ok(Math.abs((momentumAt(s, ctx, 15) ?? 0) - 0.9) < 1e-12, 'halfway up the lr, halfway down the momentum');
+  assert.ok(Math.abs((momentumAt(s, ctx, 30) ?? 0) - 0.85) < 1e-12);
+  assert.ok(Math.abs((momentumAt(s, ctx, 100) ?? 0) - 0.95) < 1e-12);
+  assert.equal(momentumAt(sched({ name: 'onecycle' }), ctx, 0), null, 'off by default');
+  assert.equal(momentumAt(sched({ name: 'cosine', cycleMomentum: true }), ctx, 0), null, 'only one-cycle cycles it');
+});
+
+test("adam with a step's momentum uses it as beta1, in the moment and in the bias correction", () => {
+  const p = new Float32Array([0, 0]);
+  const o = opt({ name: 'adam', beta1: 0.9, beta2: 0.999, epsilon: 1e-8 });
+  o.apply(p, new Float32Array([1, 1]), 0.1, 0.85);
+  o.apply(p, new Float32Array([3, 3]), 0.1, 0.95);
+  // Step 1: m1 = 0.15, mhat = 0.15/0.15 = 1, vhat = 1: -0.1. Step 2 (beta1 0.95): m2 = 0.95*0.15 + 0.05*3 = 0.2925,
+  // mhat = 0.2925/(1 - 0.95^2) = 0.2925/0.0975; v2 = 0.009999, vhat = 0.009999/0.001999.
+  const step2 = (0.1 * (0.2925 / 0.0975)) / (Math.sqrt(0.009999 / 0.001999) + 1e-8);
+  close(p, [-0.1 - step2, -0.1 - step2], 1e-5);
 });
 
 test('restoring optimizer state of another model size is an InternalError, not a silent partial copy', () => {

@@ -104,6 +104,12 @@ const schedule = z.strictObject({
   minLrFactor: num(0, 1).default(0),
   /** 'onecycle': fraction of the run spent rising (overrides warmupEpochs). */
   pctStart: num(0.01, 0.99).default(0.25),
+  /**
+   * 'onecycle': also cycle the momentum (Adam's beta1, SGD's momentum)
+   * opposite to the lr, 0.95 -> 0.85 while it rises and back to 0.95, as
+   * PyTorch's OneCycleLR does by default (cycle_momentum).
+   */
+  cycleMomentum: z.boolean().default(false),
 });
 
 const evaluation = z.strictObject({

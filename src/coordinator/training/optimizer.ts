@@ -56,9 +56,15 @@ export class Optimizer {
     this.state.v.set(state.v);
   }
 
-  /** p <- update(p, g) at learning rate lr. */
-  apply(params: Float32Array, grads: Float32Array, lr: number): void {
-    const { name, momentum: mu, beta1, beta2, epsilon, weightDecay } = this.cfg;
+  /**
+   * p <- update(p, g) at learning rate lr. `momentum`, when given, replaces
+   * this step's momentum (Adam's beta1, or SGD's momentum), as a cycled
+   * schedule sets it; Adam's bias correction then uses it, as PyTorch's does.
+   */
+  apply(params: Float32Array, grads: Float32Array, lr: number, momentum?: number): void {
+    const { name, epsilon, weightDecay, beta2 } = this.cfg;
+    const mu = momentum ?? this.cfg.momentum;
+    const beta1 = momentum ?? this.cfg.beta1;
     const decay = 1 - lr * weightDecay;
     const { m, v } = this.state;
     const n = grads.length;

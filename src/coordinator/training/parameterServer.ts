@@ -185,9 +185,9 @@ export class ParameterServer {
     }
   }
 
-  /** One optimizer step on the shared weights, in place. */
-  apply(lr: number): void {
-    this.optimizer.apply(this.params, this.gradient, lr);
+  /** One optimizer step on the shared weights, in place; `momentum`: this step's, when the schedule cycles it. */
+  apply(lr: number, momentum?: number): void {
+    this.optimizer.apply(this.params, this.gradient, lr, momentum);
   }
 
   /**

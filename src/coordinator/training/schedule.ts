@@ -37,6 +37,23 @@ export function learningRate(s: Config['schedule'], ctx: ScheduleContext, step: 
   }
 }
 
+/** schedule.cycleMomentum: the momentum's lowest and highest values (PyTorch OneCycleLR's defaults). */
+export const CYCLE_MOMENTUM = { base: 0.85, max: 0.95 } as const;
+
+/**
+ * The momentum for step `step` under schedule.cycleMomentum ('onecycle'):
+ * cosine from 0.95 down to 0.85 while the lr rises, then back up; null when
+ * the momentum does not follow the schedule (the optimizer's own is used).
+ */
+export function momentumAt(s: Config['schedule'], ctx: ScheduleContext, step: number): number | null {
+  if (s.name !== 'onecycle' || !s.cycleMomentum) return null;
+  const total = Math.max(1, ctx.totalSteps);
+  const up = Math.max(1, Math.round(s.pctStart * total));
+  const { base, max } = CYCLE_MOMENTUM;
+  if (step < up) return cosineBetween(max, base, step / up);
+  return cosineBetween(base, max, Math.min(1, (step - up) / Math.max(1, total - up)));
+}
+
 /** From a (progress 0) to b (progress 1) along half a cosine. */
 function cosineBetween(a: number, b: number, progress: number): number {
   return b + (a - b) * 0.5 * (1 + Math.cos(Math.PI * progress));

@@ -26,7 +26,7 @@ import { allocateBuffers, ParameterServer, workerBuffers } from './parameterServ
 import { SlotFlags } from './slotFlags.js';
 import type { Reporter } from './progress.js';
 import type { RunDir } from './runDir.js';
-import { learningRate } from './schedule.js';
+import { learningRate, momentumAt } from './schedule.js';
 import { stepBreakdown, StepStats, type StepTiming } from './stepStats.js';
 import { stepLogRecord } from './stepLog.js';
 import { TrainerEmitter, type EpochRecord, type StepEvent } from './stepEvent.js';
@@ -271,7 +271,7 @@ export class Trainer {
     this.ps.reduce(sent.micro);
     this.ps.updateBatchNormState(sent.micro);
     const t2 = performance.now();
-    this.ps.apply(lr);
+    this.ps.apply(lr, this.momentumAt(step));
     const t3 = performance.now();
     // Normally here already: the messages travelled during the update. Awaited before the weights
     // are published, so no retry of this step can still be writing a slot the next step writes.
@@ -305,6 +305,13 @@ export class Trainer {
     // Handled here so a dropped early step cannot become an unhandled rejection; advance() still awaits the original.
     results.catch(() => undefined);
     return { step, micro, results, at: performance.now() };
+  }
+
+  private momentumAt(step: number): number | undefined {
+    const { cfg } = this.o;
+    return (
+      momentumAt(cfg.schedule, { lr: cfg.optimizer.lr, stepsPerEpoch: this.stepsPerEpoch, totalSteps: this.totalSteps }, step) ?? undefined
+    );
   }
 
   private learningRateAt(step: number): number {
