@@ -13,7 +13,7 @@
  * tta.json to --out.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -80,7 +80,9 @@ async function pixelsense(config: string, seed: number, dataDir: string, out: st
     out,
     '--overwrite',
   ];
-  const j = lastJson(await run(process.execPath, args));
+  lastJson(await run(process.execPath, args));
+  // metrics.json has the full record (the --json line is the short summary).
+  const j = JSON.parse(readFileSync(join(out, 'metrics.json'), 'utf8')) as Record<string, unknown>;
   return {
     system: 'pixelsense',
     seed,
