@@ -87,7 +87,7 @@ async function pixelsense(config: string, seed: number, dataDir: string, out: st
     system: 'pixelsense',
     seed,
     timeToTarget: j['time_to_target_s'] as number | null,
-    accuracy: j['test_accuracy'] as number,
+    accuracy: (j['test'] as { accuracy: number }).accuracy,
     epochs: j['time_to_target_epochs'] as number | null,
     wall: j['wall_s'] as number,
   };
