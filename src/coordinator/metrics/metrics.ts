@@ -161,24 +161,18 @@ export class TrainingMetrics {
     // per step was 3% of an ANN step on the coordinator's critical path.
     const pool = this.pool;
     const base = this.base;
-    new Gauge({
-      name: name('pool_queue_size'),
-      help: 'Tasks waiting in the Piscina queue.',
-      labelNames: ['model', 'run_id'],
-      registers: [registry],
-      collect() {
-        if (pool.read) this.set(base, pool.read().queueSize);
-      },
-    });
-    new Gauge({
-      name: name('pool_utilization_ratio'),
-      help: 'Piscina pool utilisation (0..1).',
-      labelNames: ['model', 'run_id'],
-      registers: [registry],
-      collect() {
-        if (pool.read) this.set(base, pool.read().utilization);
-      },
-    });
+    const poolGauge = (n: string, help: string, field: keyof PoolStats) =>
+      new Gauge({
+        name: name(n),
+        help,
+        labelNames: ['model', 'run_id'],
+        registers: [registry],
+        collect() {
+          if (pool.read) this.set(base, pool.read()[field]);
+        },
+      });
+    poolGauge('pool_queue_size', 'Tasks waiting in the Piscina queue.', 'queueSize');
+    poolGauge('pool_utilization_ratio', 'Piscina pool utilisation (0..1).', 'utilization');
     this.runInfo = gauge('run_info', 'Constant 1; the labels describe the run.', ['backend', 'workers', 'config_file']);
     this.timeToTarget = gauge(
       'time_to_target_seconds',
