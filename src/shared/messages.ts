@@ -32,6 +32,14 @@ export interface WorkerInit {
    * the thread of a task that timed out.
    */
   readonly running: Int32Array;
+  /**
+   * Float64[RUNNING_SLOTS]: when the task in that slot started
+   * (performance.timeOrigin + performance.now(), ms; comparable across
+   * threads), written before the threadId. A step sent early starts only
+   * once its weights are there, so its timeout counts from here, not from
+   * its dispatch.
+   */
+  readonly runningSince: Float64Array;
 }
 
 /** Size of WorkerInit.running: far more than the tasks that can be in flight at once (2 per thread). */

@@ -222,6 +222,7 @@ async function evaluate(task: Extract<TaskMessage, { kind: 'eval' | 'evalModel' 
 
 /** Tell the coordinator's watchdog that this thread runs task `seq` (WorkerInit.running). */
 function markRunning(seq: number): void {
+  init.runningSince[seq % RUNNING_SLOTS] = performance.timeOrigin + performance.now();
   Atomics.store(init.running, seq % RUNNING_SLOTS, threadId);
 }
 

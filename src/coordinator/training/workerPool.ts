@@ -32,8 +32,8 @@ export type FailureKind = 'throw' | 'exit' | 'timeout';
 
 export interface PoolOptions {
   readonly workers: number;
-  /** What every thread starts with; the pool adds `running`. */
-  readonly init: Omit<WorkerInit, 'running'>;
+  /** What every thread starts with; the pool adds `running` and `runningSince`. */
+  readonly init: Omit<WorkerInit, 'running' | 'runningSince'>;
   /** Per-task timeout in ms (runtime.taskTimeoutSeconds); 0 or absent = none. */
   readonly taskTimeoutMs?: number;
   /** Called on every failed attempt (0-based `attempt`), before it is retried. */
@@ -90,6 +90,7 @@ export class WorkerPool {
     private readonly piscina: Piscina,
     readonly size: number,
     private readonly running: Int32Array,
+    private readonly runningSince: Float64Array,
     private readonly onFailure: PoolOptions['onFailure'],
     private readonly taskTimeoutMs = 0,
   ) {}
@@ -102,7 +103,8 @@ export class WorkerPool {
   /** Start the threads and initialise a backend in each (so no step pays the start-up). */
   static async start(opts: PoolOptions): Promise<WorkerPool> {
     const running = new Int32Array(new SharedArrayBuffer(RUNNING_SLOTS * Int32Array.BYTES_PER_ELEMENT));
-    const init: WorkerInit = { ...opts.init, running };
+    const runningSince = new Float64Array(new SharedArrayBuffer(RUNNING_SLOTS * Float64Array.BYTES_PER_ELEMENT));
+    const init: WorkerInit = { ...opts.init, running, runningSince };
     const piscina = new Piscina({
       filename: new URL('../../worker/worker.js', import.meta.url).href,
       minThreads: opts.workers,
@@ -113,7 +115,7 @@ export class WorkerPool {
       workerData: init,
       maxQueue: 'auto',
     });
-    const pool = new WorkerPool(piscina, opts.workers, running, opts.onFailure, opts.taskTimeoutMs ?? 0);
+    const pool = new WorkerPool(piscina, opts.workers, running, runningSince, opts.onFailure, opts.taskTimeoutMs ?? 0);
     const warm = await Promise.all(Array.from({ length: opts.workers }, (_, k) => pool.once({ kind: 'warmup' }, `warm-up ${k}`)));
     pool.backendName = warm[0]?.backend ?? 'unknown';
     return pool;
@@ -178,13 +180,22 @@ export class WorkerPool {
   /**
    * The task in `slot` is past the timeout: terminate the thread running it
    * (Piscina then rejects its tasks and starts a replacement). A task still
-   * queued behind another gets the timeout again from now.
+   * queued behind another, or waiting for its weights, gets the timeout again
+   * from now; one that started after it was sent gets the rest of the
+   * timeout from its start (without that, a step sent early that started
+   * just before its dispatch timer ran out was killed in its first
+   * milliseconds).
    */
   private expire(slot: number, watch: Watch, timer: { id?: NodeJS.Timeout }): void {
     const threadId = Atomics.load(this.running, slot);
     const thread = threadId === 0 ? undefined : this.piscina.threads.find((t) => t.threadId === threadId);
     if (!thread) {
       timer.id = setTimeout(() => this.expire(slot, watch, timer), this.taskTimeoutMs);
+      return;
+    }
+    const ranMs = performance.timeOrigin + performance.now() - (this.runningSince[slot] as number);
+    if (ranMs < this.taskTimeoutMs) {
+      timer.id = setTimeout(() => this.expire(slot, watch, timer), this.taskTimeoutMs - ranMs);
       return;
     }
     watch.timedOut = true;
