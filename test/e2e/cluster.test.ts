@@ -14,15 +14,17 @@ import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { connect } from '@nats-io/transport-node';
-import { runCli, sha256 } from '../support/cli.js';
 import {
   DATA_DIR,
   events,
-  natsServerBin,
+  localReference,
+  NATS_SKIP as skip,
+  Procs,
   startHost,
   startNats,
   startTrain,
   tempDir,
+  weightsSha,
   writeTinyClusterConfig,
   type NatsServer,
   type Proc,
@@ -30,31 +32,22 @@ import {
 
 const work = tempDir('pixelsense-cluster-');
 const config = writeTinyClusterConfig(work, { joinTimeoutSeconds: 20, taskTimeoutSeconds: 3 });
-const skip = natsServerBin() === null ? 'nats-server is not installed (scripts/ensure-nats.sh installs it)' : false;
 
 let reference = '';
 let nats: NatsServer;
-const procs: Proc[] = [];
-const track = <P extends Proc>(p: P): P => {
-  procs.push(p);
-  return p;
-};
-
-const weightsSha = (runDir: string) => sha256(readFileSync(join(runDir, 'model', 'weights.bin')));
+const procs = new Procs();
+const track = <P extends Proc>(p: P): P => procs.track(p);
 const out = (name: string) => join(work, name);
 
 before(async () => {
   if (skip) return;
-  const r = await runCli(['train', config, '--workers', '1', '--out', out('local'), '--json']);
-  assert.equal(r.code, 0, r.stderr);
-  reference = weightsSha(out('local'));
+  reference = await localReference(config, out('local'));
   // 8 KiB max_payload: the tiny model's 15 KiB of weights and gradients travel in chunks.
   nats = await startNats({ maxPayload: 8192 });
 });
 
 after(async () => {
-  for (const p of procs) p.kill('SIGKILL');
-  await Promise.all(procs.map((p) => p.exited));
+  await procs.killAll();
   await nats?.stop();
 });
 

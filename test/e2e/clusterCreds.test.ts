@@ -12,15 +12,18 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CLI, runCli, sha256 } from '../support/cli.js';
+import { CLI } from '../support/cli.js';
 import {
   events,
-  natsServerBin,
+  localReference,
+  NATS_SKIP as skip,
+  Procs,
   startHost,
   startNats,
   startProc,
   startTrain,
   tempDir,
+  weightsSha,
   writeTinyClusterConfig,
   type NatsServer,
   type Proc,
@@ -29,30 +32,21 @@ import { mismatchedCreds, natsTrust } from '../support/natsCreds.js';
 
 const work = tempDir('pixelsense-creds-');
 const config = writeTinyClusterConfig(work, { joinTimeoutSeconds: 20, taskTimeoutSeconds: 3 });
-const skip = natsServerBin() === null ? 'nats-server is not installed (scripts/ensure-nats.sh installs it)' : false;
 
 const trust = natsTrust();
 let reference = '';
 let nats: NatsServer;
-const procs: Proc[] = [];
-const track = <P extends Proc>(p: P): P => {
-  procs.push(p);
-  return p;
-};
-
-const weightsSha = (runDir: string) => sha256(readFileSync(join(runDir, 'model', 'weights.bin')));
+const procs = new Procs();
+const track = <P extends Proc>(p: P): P => procs.track(p);
 
 before(async () => {
   if (skip) return;
-  const r = await runCli(['train', config, '--workers', '1', '--out', join(work, 'local'), '--json']);
-  assert.equal(r.code, 0, r.stderr);
-  reference = weightsSha(join(work, 'local'));
+  reference = await localReference(config, join(work, 'local'));
   nats = await startNats({ trust });
 });
 
 after(async () => {
-  for (const p of procs) p.kill('SIGKILL');
-  await Promise.all(procs.map((p) => p.exited));
+  await procs.killAll();
   await nats?.stop();
 });
 

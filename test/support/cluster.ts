@@ -9,7 +9,8 @@ import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
-import { CLI } from './cli.js';
+import assert from 'node:assert/strict';
+import { CLI, runCli, sha256 } from './cli.js';
 import { fashionMnistDir } from './data.js';
 import type { NatsTrust } from './natsCreds.js';
 
@@ -187,4 +188,33 @@ cluster: { ${settings} }
 `,
   );
   return file;
+}
+
+/** Why the multi-host tests are skipped on this machine, or false. */
+export const NATS_SKIP: string | false =
+  natsServerBin() === null ? 'nats-server is not installed (scripts/ensure-nats.sh installs it)' : false;
+
+/** SHA-256 of a finished run's weights.bin. */
+export const weightsSha = (runDir: string): string => sha256(readFileSync(join(runDir, 'model', 'weights.bin')));
+
+/** The weights SHA-256 every multi-host run of `config` must give: the same config trained on one local worker, into `dir`. */
+export async function localReference(config: string, dir: string): Promise<string> {
+  const r = await runCli(['train', config, '--workers', '1', '--out', dir, '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  return weightsSha(dir);
+}
+
+/** The processes a test file starts, so its after() can kill whatever a failed test left running. */
+export class Procs {
+  private readonly all: Proc[] = [];
+
+  track<P extends Proc>(p: P): P {
+    this.all.push(p);
+    return p;
+  }
+
+  async killAll(): Promise<void> {
+    for (const p of this.all) p.kill('SIGKILL');
+    await Promise.all(this.all.map((p) => p.exited));
+  }
 }
