@@ -24,11 +24,11 @@ import {
   startNats,
   startTrain,
   tempDir,
-  weightsSha,
   writeTinyClusterConfig,
   type NatsServer,
   type Proc,
 } from '../support/cluster.js';
+import { weightsDigest } from '../support/files.js';
 
 const work = tempDir('pixelsense-cluster-');
 const config = writeTinyClusterConfig(work, { joinTimeoutSeconds: 20, taskTimeoutSeconds: 3 });
@@ -36,7 +36,6 @@ const config = writeTinyClusterConfig(work, { joinTimeoutSeconds: 20, taskTimeou
 let reference = '';
 let nats: NatsServer;
 const procs = new Procs();
-const track = <P extends Proc>(p: P): P => procs.track(p);
 const out = (name: string) => join(work, name);
 
 before(async () => {
@@ -61,17 +60,20 @@ async function stopAll(hosts: Proc[]): Promise<void> {
 }
 
 async function train(name: string, args: string[], file = config): Promise<{ code: number | null; proc: Proc; dir: string }> {
-  const proc = track(startTrain([file, '--nats', nats.authUrl, '--out', out(name), '--json', ...args]));
+  const proc = procs.track(startTrain([file, '--nats', nats.authUrl, '--out', out(name), '--json', ...args]));
   const { code } = await proc.exited;
   return { code, proc, dir: out(name) };
 }
 
 test('two hosts and no local workers give the weights of one local worker, chunked under an 8 KiB max_payload', { skip }, async (t) => {
-  const hosts = [track(await startHost(nats.authUrl, 'a1', cluster('same'))), track(await startHost(nats.authUrl, 'a2', cluster('same')))];
+  const hosts = [
+    procs.track(await startHost(nats.authUrl, 'a1', cluster('same'))),
+    procs.track(await startHost(nats.authUrl, 'a2', cluster('same'))),
+  ];
   t.after(() => stopAll(hosts));
   const r = await train('remote', ['--workers', '0', '--hosts', '2', ...cluster('same')]);
   assert.equal(r.code, 0, r.proc.output());
-  assert.equal(weightsSha(r.dir), reference);
+  assert.equal(weightsDigest(r.dir), reference);
   const summary = JSON.parse(r.proc.output().trim().split('\n').pop() as string) as { hosts: number; workers: number };
   assert.equal(summary.hosts, 2);
   assert.equal(summary.workers, 0);
@@ -83,7 +85,7 @@ test('two hosts and no local workers give the weights of one local worker, chunk
   // Hosts stay up between runs: a second run is served by the same processes.
   const again = await train('remote-again', ['--workers', '1', '--hosts', '2', ...cluster('same')]);
   assert.equal(again.code, 0, again.proc.output());
-  assert.equal(weightsSha(again.dir), reference);
+  assert.equal(weightsDigest(again.dir), reference);
   for (const h of hosts) {
     h.kill('SIGTERM');
     assert.equal((await h.exited).code, 0, h.output());
@@ -94,10 +96,10 @@ test('two hosts and no local workers give the weights of one local worker, chunk
 test('a host killed with SIGKILL mid-step loses nothing: its micro-batches are recomputed and the weights are unchanged', {
   skip,
 }, async (t) => {
-  const steady = track(await startHost(nats.authUrl, 'k1', cluster('kill')));
-  const doomed = track(await startHost(nats.authUrl, 'k2', cluster('kill'), { PIXELSENSE_HOST_FAULT: 'stall@2' }));
+  const steady = procs.track(await startHost(nats.authUrl, 'k1', cluster('kill')));
+  const doomed = procs.track(await startHost(nats.authUrl, 'k2', cluster('kill'), { PIXELSENSE_HOST_FAULT: 'stall@2' }));
   t.after(() => stopAll([steady, doomed]));
-  const proc = track(
+  const proc = procs.track(
     startTrain([config, '--nats', nats.authUrl, '--out', out('killed'), '--workers', '0', '--hosts', '2', '--json', ...cluster('kill')]),
   );
   await doomed.waitFor(/stalling step 2/);
@@ -105,7 +107,7 @@ test('a host killed with SIGKILL mid-step loses nothing: its micro-batches are r
   await proc.waitFor(/host k2 lost/);
   const { code } = await proc.exited;
   assert.equal(code, 0, proc.output());
-  assert.equal(weightsSha(out('killed')), reference);
+  assert.equal(weightsDigest(out('killed')), reference);
   const lost = events(out('killed')).find((e) => e['event'] === 'host_lost');
   assert.equal(lost?.['host'], 'k2');
   assert.equal(lost?.['step'], 3);
@@ -115,21 +117,21 @@ test('a host killed with SIGKILL mid-step loses nothing: its micro-batches are r
 test('a host that joins mid-run gets work from the next step and the weights are unchanged', { skip }, async (t) => {
   // j1 holds step 2's micro-batches until j2 has joined, so j2 certainly joins mid-run.
   const gate = join(work, 'j2-joined');
-  const first = track(await startHost(nats.authUrl, 'j1', cluster('join'), { PIXELSENSE_HOST_FAULT: `hold@1=${gate}` }));
+  const first = procs.track(await startHost(nats.authUrl, 'j1', cluster('join'), { PIXELSENSE_HOST_FAULT: `hold@1=${gate}` }));
   t.after(() => stopAll([first]));
   const patient = join(work, 'patient.yaml');
   writeFileSync(patient, readFileSync(config, 'utf8').replace('taskTimeoutSeconds: 3', 'taskTimeoutSeconds: 300'));
-  const proc = track(
+  const proc = procs.track(
     startTrain([patient, '--nats', nats.authUrl, '--out', out('joined'), '--workers', '0', '--hosts', '1', '--json', ...cluster('join')]),
   );
   await first.waitFor(/holding step 1/);
-  const late = track(await startHost(nats.authUrl, 'j2', cluster('join')));
+  const late = procs.track(await startHost(nats.authUrl, 'j2', cluster('join')));
   t.after(() => stopAll([late]));
   await proc.waitFor(/host j2 joined/);
   writeFileSync(gate, '');
   const { code } = await proc.exited;
   assert.equal(code, 0, proc.output());
-  assert.equal(weightsSha(out('joined')), reference);
+  assert.equal(weightsDigest(out('joined')), reference);
   const log = events(out('joined'));
   const joined = log.find((e) => e['event'] === 'host_joined' && e['host'] === 'j2');
   assert.ok(joined && (joined['step'] as number) > 1, `j2 joined at step ${String(joined?.['step'])}`);
@@ -142,7 +144,7 @@ test('a host that joins mid-run gets work from the next step and the weights are
 test('a host without the token cannot join: it exits 2 with one line', { skip }, async () => {
   const { startProc } = await import('../support/cluster.js');
   const { CLI } = await import('../support/cli.js');
-  const p = track(startProc(process.execPath, [CLI, 'host', '--nats', nats.url, '--name', 'intruder', '--workers', '1']));
+  const p = procs.track(startProc(process.execPath, [CLI, 'host', '--nats', nats.url, '--name', 'intruder', '--workers', '1']));
   const { code } = await p.exited;
   assert.equal(code, 2, p.output());
   const errLines = p
@@ -161,7 +163,7 @@ test('a host whose data differs is refused: it exits 2 with one line and the coo
   const images = gunzipSync(readFileSync(join(DATA_DIR, 'train-images-idx3-ubyte.gz')));
   images[16 + 100] = (images[16 + 100] as number) ^ 0xff; // one pixel of the first image
   writeFileSync(join(bad, 'train-images-idx3-ubyte.gz'), gzipSync(images, { level: 1 }));
-  const host = track(await startHost(nats.authUrl, 'other-data', ['--data-dir', bad, ...cluster('refuse')]));
+  const host = procs.track(await startHost(nats.authUrl, 'other-data', ['--data-dir', bad, ...cluster('refuse')]));
   t.after(() => stopAll([host]));
   // The coordinator then has no host: it gives up after a short join timeout.
   const shortWait = join(work, 'short-wait.yaml');
@@ -182,10 +184,10 @@ test('a host whose data differs is refused: it exits 2 with one line and the coo
 });
 
 test('malformed messages are counted and logged, their micro-batches recomputed, and the weights are unchanged', { skip }, async (t) => {
-  const liar = track(await startHost(nats.authUrl, 'm1', cluster('bad'), { PIXELSENSE_HOST_FAULT: 'corrupt@1' }));
-  const honest = track(await startHost(nats.authUrl, 'm2', cluster('bad')));
+  const liar = procs.track(await startHost(nats.authUrl, 'm1', cluster('bad'), { PIXELSENSE_HOST_FAULT: 'corrupt@1' }));
+  const honest = procs.track(await startHost(nats.authUrl, 'm2', cluster('bad')));
   t.after(() => stopAll([liar, honest]));
-  const proc = track(
+  const proc = procs.track(
     startTrain([config, '--nats', nats.authUrl, '--out', out('malformed'), '--workers', '0', '--hosts', '2', '--json', ...cluster('bad')]),
   );
   await proc.waitFor(/host m\d joined/);
@@ -204,7 +206,7 @@ test('malformed messages are counted and logged, their micro-batches recomputed,
   await nc.close();
   const { code } = await proc.exited;
   assert.equal(code, 0, proc.output());
-  assert.equal(weightsSha(out('malformed')), reference);
+  assert.equal(weightsDigest(out('malformed')), reference);
   const bad = events(out('malformed')).filter((e) => e['event'] === 'bad_message');
   assert.ok(
     bad.some((e) => e['host'] === 'm1'),
@@ -219,11 +221,11 @@ test('malformed messages are counted and logged, their micro-batches recomputed,
 test('when the last host is gone and none joins within the join timeout, the run checkpoints and exits 1 with the resume command', {
   skip,
 }, async (t) => {
-  const only = track(await startHost(nats.authUrl, 'last', cluster('last'), { PIXELSENSE_HOST_FAULT: 'stall@2' }));
+  const only = procs.track(await startHost(nats.authUrl, 'last', cluster('last'), { PIXELSENSE_HOST_FAULT: 'stall@2' }));
   t.after(() => stopAll([only]));
   const shortWait = join(work, 'short-wait-last.yaml');
   writeFileSync(shortWait, readFileSync(config, 'utf8').replace('joinTimeoutSeconds: 20', 'joinTimeoutSeconds: 3'));
-  const proc = track(
+  const proc = procs.track(
     startTrain([shortWait, '--nats', nats.authUrl, '--out', out('last'), '--workers', '0', '--hosts', '1', ...cluster('last')]),
   );
   await only.waitFor(/stalling step 2/);
@@ -241,7 +243,7 @@ test('when the last host is gone and none joins within the join timeout, the run
 });
 
 test('a host of another PixelSense version is refused with one line', { skip }, async (t) => {
-  const host = track(await startHost(nats.authUrl, 'future', cluster('version'), { PIXELSENSE_VERSION_OVERRIDE: '99.0.0' }));
+  const host = procs.track(await startHost(nats.authUrl, 'future', cluster('version'), { PIXELSENSE_VERSION_OVERRIDE: '99.0.0' }));
   t.after(() => stopAll([host]));
   const shortWait = join(work, 'short-wait-version.yaml');
   writeFileSync(shortWait, readFileSync(config, 'utf8').replace('joinTimeoutSeconds: 20', 'joinTimeoutSeconds: 3'));
@@ -263,15 +265,17 @@ test('user and password in the NATS URL authenticate hosts and coordinator, and 
   skip,
 }, async (t) => {
   const server = await startNats({ user: { name: 'ann', password: 'p@ss:word' } });
-  const host = track(await startHost(server.authUrl, 'u1'));
+  const host = procs.track(await startHost(server.authUrl, 'u1'));
   t.after(async () => {
     await stopAll([host]);
     await server.stop();
   });
-  const proc = track(startTrain([config, '--nats', server.authUrl, '--out', out('userpass'), '--workers', '0', '--hosts', '1', '--json']));
+  const proc = procs.track(
+    startTrain([config, '--nats', server.authUrl, '--out', out('userpass'), '--workers', '0', '--hosts', '1', '--json']),
+  );
   const { code } = await proc.exited;
   assert.equal(code, 0, proc.output());
-  assert.equal(weightsSha(out('userpass')), reference);
+  assert.equal(weightsDigest(out('userpass')), reference);
   for (const f of ['config.yaml', 'run.json', 'log.jsonl'])
     assert.ok(!readFileSync(join(out('userpass'), f), 'utf8').includes('word'), `${f} holds no password`);
   assert.ok(!proc.output().includes('p%40ss'), 'no password in the output');

@@ -23,11 +23,11 @@ import {
   startProc,
   startTrain,
   tempDir,
-  weightsSha,
   writeTinyClusterConfig,
   type NatsServer,
   type Proc,
 } from '../support/cluster.js';
+import { weightsDigest } from '../support/files.js';
 import { mismatchedCreds, natsTrust } from '../support/natsCreds.js';
 
 const work = tempDir('pixelsense-creds-');
@@ -37,7 +37,6 @@ const trust = natsTrust();
 let reference = '';
 let nats: NatsServer;
 const procs = new Procs();
-const track = <P extends Proc>(p: P): P => procs.track(p);
 
 before(async () => {
   if (skip) return;
@@ -52,7 +51,9 @@ after(async () => {
 
 /** `pixelsense host --nats-creds FILE`, expected to be refused: it is not waited on to become ready. */
 function startRefusedHost(name: string, creds: string): Proc {
-  return track(startProc(process.execPath, [CLI, 'host', '--nats', nats.url, '--nats-creds', creds, '--name', name, '--workers', '1']));
+  return procs.track(
+    startProc(process.execPath, [CLI, 'host', '--nats', nats.url, '--nats-creds', creds, '--name', name, '--workers', '1']),
+  );
 }
 
 /** The host exited 2 having printed exactly one error line, no stack, naming the server, the .creds file and the refusal. */
@@ -72,7 +73,7 @@ test('a host with --nats-creds and a coordinator with cluster.credsFile train to
   skip,
   timeout: 120_000,
 }, async (t) => {
-  const host = track(await startHost(nats.url, 'c1', ['--nats-creds', trust.userCreds(work, 'host')]));
+  const host = procs.track(await startHost(nats.url, 'c1', ['--nats-creds', trust.userCreds(work, 'host')]));
   t.after(async () => {
     host.kill('SIGTERM');
     await host.exited;
@@ -84,10 +85,10 @@ test('a host with --nats-creds and a coordinator with cluster.credsFile train to
     readFileSync(config, 'utf8').replace('cluster: { ', `cluster: { credsFile: ${JSON.stringify(trust.userCreds(work, 'coordinator'))}, `),
   );
   const out = join(work, 'remote');
-  const proc = track(startTrain([withCreds, '--nats', nats.url, '--out', out, '--workers', '0', '--hosts', '1', '--json']));
+  const proc = procs.track(startTrain([withCreds, '--nats', nats.url, '--out', out, '--workers', '0', '--hosts', '1', '--json']));
   const { code } = await proc.exited;
   assert.equal(code, 0, proc.output());
-  assert.equal(weightsSha(out), reference);
+  assert.equal(weightsDigest(out), reference);
   const steps = events(out).filter((e) => e['event'] === 'step');
   assert.ok(steps.length > 0, 'the run logged its steps');
   assert.ok(

@@ -10,8 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import assert from 'node:assert/strict';
-import { CLI, runCli, sha256 } from './cli.js';
+import { CLI, runCli } from './cli.js';
 import { fashionMnistDir } from './data.js';
+import { weightsDigest } from './files.js';
 import type { NatsTrust } from './natsCreds.js';
 
 export const LOOPBACK = '127.0.0.1';
@@ -194,14 +195,11 @@ cluster: { ${settings} }
 export const NATS_SKIP: string | false =
   natsServerBin() === null ? 'nats-server is not installed (scripts/ensure-nats.sh installs it)' : false;
 
-/** SHA-256 of a finished run's weights.bin. */
-export const weightsSha = (runDir: string): string => sha256(readFileSync(join(runDir, 'model', 'weights.bin')));
-
 /** The weights SHA-256 every multi-host run of `config` must give: the same config trained on one local worker, into `dir`. */
 export async function localReference(config: string, dir: string): Promise<string> {
   const r = await runCli(['train', config, '--workers', '1', '--out', dir, '--json']);
   assert.equal(r.code, 0, r.stderr);
-  return weightsSha(dir);
+  return weightsDigest(dir);
 }
 
 /** The processes a test file starts, so its after() can kill whatever a failed test left running. */
