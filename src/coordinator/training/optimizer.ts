@@ -4,8 +4,10 @@
  * They run on the coordinator: in WebAssembly SIMD (updateKernels.ts) when
  * the parameters, gradient and state all live in the shared parameter
  * memory, else in the plain-JS loops below, which are the reference: the
- * kernels compute the same f64 expressions and give the same bits. Adam on
- * the CNN's 225k parameters: ~1.4 ms in JS. The state is a few
+ * kernels compute the same expressions with the same roundings and give the
+ * same bits (SGD and momentum in float64, Adam in float32: AdamScalars in
+ * updateKernels.ts says why). Adam on the CNN's 225k parameters: ~1.4 ms in
+ * JS. The state is a few
  * Float32Arrays that checkpoints save as they are.
  * Formulas follow PyTorch (torch.optim): SGD, momentum and Nesterov with the
  * `buf = mu*buf + g` form, Adam/AdamW with bias correction; weight decay is
@@ -13,7 +15,7 @@
  */
 import type { Config } from '../../shared/config.js';
 import { InternalError } from '../../shared/errors.js';
-import type { UpdateKernels } from './updateKernels.js';
+import type { AdamScalars, UpdateKernels } from './updateKernels.js';
 
 export interface OptimizerState {
   /** Steps applied so far (Adam's bias correction). */
@@ -92,18 +94,30 @@ export class Optimizer {
       }
       case 'adam':
       case 'adamw': {
-        const c1 = 1 - beta1 ** this.state.t;
-        const c2 = 1 - beta2 ** this.state.t;
-        const step = lr / c1;
-        const sqrtC2 = Math.sqrt(c2);
-        k?.adam(params, grads, m, v, from / 4, { beta1, beta2, step, sqrtC2, epsilon, decay });
+        // Float32 throughout (AdamScalars says why): the scalars rounded once,
+        // then every operation rounded as f32x4 rounds it. f64 +, *, / and
+        // sqrt of float32 values, rounded to float32, equal the float32
+        // operation exactly (53 >= 2*24 + 2 bits), so `f` after each is enough.
+        const f = Math.fround;
+        const s: AdamScalars = {
+          beta1: f(beta1),
+          oneMinusBeta1: f(1 - beta1),
+          beta2: f(beta2),
+          oneMinusBeta2: f(1 - beta2),
+          step: f(lr / (1 - beta1 ** this.state.t)),
+          sqrtC2: f(Math.sqrt(1 - beta2 ** this.state.t)),
+          epsilon: f(epsilon),
+          decay: f(decay),
+        };
+        k?.adam(params, grads, m, v, from / 4, s);
         for (let i = from; i < n; i++) {
           const g = grads[i] as number;
-          const mi = beta1 * (m[i] as number) + (1 - beta1) * g;
-          const vi = beta2 * (v[i] as number) + (1 - beta2) * g * g;
+          const mi = f(f(s.beta1 * (m[i] as number)) + f(s.oneMinusBeta1 * g));
+          const vi = f(f(s.beta2 * (v[i] as number)) + f(f(s.oneMinusBeta2 * g) * g));
           m[i] = mi;
           v[i] = vi;
-          params[i] = (params[i] as number) * decay - (step * mi) / (Math.sqrt(vi) / sqrtC2 + epsilon);
+          const denominator = f(f(f(Math.sqrt(vi)) / s.sqrtC2) + s.epsilon);
+          params[i] = f(f((params[i] as number) * s.decay) - f(f(s.step * mi) / denominator));
         }
         break;
       }

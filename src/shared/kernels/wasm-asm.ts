@@ -82,6 +82,8 @@ export const F32X4_ADD = simd(0xe4),
   F32X4_MUL = simd(0xe6),
   F64X2_ADD = simd(0xf0),
   F64X2_PROMOTE_LOW = simd(0x5f);
+export const F32X4_SQRT = simd(0xe3),
+  F32X4_DIV = simd(0xe7);
 export const F32X4_SUB = simd(0xe5),
   F32X4_NE = simd(0x42),
   F32X4_LT = simd(0x43),
@@ -91,6 +93,7 @@ export const HIGH_TO_LOW = simd(0x0d, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 
 export const I32_SHL = [0x74],
   F64_LOAD = [0x2b, 3, 0];
 export const vload64Splat = (off = 0): number[] => simd(0x0a, 0, ...uleb(off));
+export const vload32Splat = (off = 0): number[] => simd(0x09, 0, ...uleb(off));
 export const F64X2_SPLAT = simd(0x14),
   F32X4_DEMOTE_F64X2_ZERO = simd(0x5e);
 export const F64X2_SQRT = simd(0xef),
