@@ -34,9 +34,15 @@ const cfg = parseConfig(
 );
 const dataset = await loadFashionMnist({ dataDir: await fashionMnistDir(), trainLimit: 512, testLimit: 200 });
 
-async function train(
-  workers: number,
-): Promise<{ dir: string; result: TrainResult; weights: Float32Array; steps: StepEvent[]; evals: EpochRecord[]; details: EvalDetail[] }> {
+async function train(workers: number): Promise<{
+  dir: string;
+  result: TrainResult;
+  weights: Float32Array;
+  steps: StepEvent[];
+  evals: EpochRecord[];
+  details: EvalDetail[];
+  order: string[];
+}> {
   const runDir = RunDir.create(mkdtempSync(join(tmpdir(), `pixelsense-train-w${workers}-`)), false);
   const metrics = new TrainingMetrics({ runId: `w${workers}`, model: 'cnn', backend: 'wasm', workers, configFile: 'training.test' });
   const trainer = await Trainer.create({
@@ -52,14 +58,19 @@ async function train(
   const steps: StepEvent[] = [];
   const evals: EpochRecord[] = [];
   const details: EvalDetail[] = [];
-  trainer.events.on('step', (e) => steps.push(e));
+  const order: string[] = [];
+  trainer.events.on('step', (e) => {
+    steps.push(e);
+    order.push(`step ${e.step}`);
+  });
   trainer.events.on('eval', (e, d) => {
+    order.push(`eval ${e.step}`);
     evals.push(e);
     details.push(d);
   });
   try {
     const result = await trainer.run();
-    return { dir: runDir.path, result, weights: trainer.weights.slice(), steps, evals, details };
+    return { dir: runDir.path, result, weights: trainer.weights.slice(), steps, evals, details, order };
   } finally {
     await trainer.close();
   }
@@ -102,6 +113,19 @@ test('the trainer publishes one step event per step, in order, with one shard en
       e.examples,
     );
     assert.ok(e.stepSeconds >= e.reduceSeconds + e.updateSeconds);
+  }
+});
+
+test("every step's event comes before the evaluation after it, also when no core is spare and step events wait for the next step's first shard", () => {
+  // On a 2-core machine the 2-worker run leaves no core to spare: each step's event is then emitted once the next
+  // step's first shard is in (Trainer.advance), and an evaluation must flush the last one first.
+  for (const run of [one, two]) {
+    const evalAt = run.order.flatMap((e, i) => (e.startsWith('eval') ? [i] : []));
+    assert.equal(evalAt.length, 3);
+    for (const i of evalAt) {
+      const step = Number((run.order[i] as string).split(' ')[1]);
+      assert.equal(run.order[i - 1], `step ${step}`, run.order.slice(Math.max(0, i - 3), i + 1).join(', '));
+    }
   }
 });
 

@@ -26,6 +26,20 @@ export class SlotFlags {
    * Retries flag the same slots, so a failure that is retried just waits longer.
    */
   async filled(step: number, micro: readonly MicroBatch[], results: Promise<unknown>): Promise<void> {
+    await this.until(() => this.complete(step, micro), results);
+  }
+
+  /**
+   * Resolves once any slot of `micro` holds step `step` (a first shard is
+   * in, so a core is idle until the rest are), or when `results` settles;
+   * never rejects: the caller awaits `results` itself.
+   */
+  async started(step: number, micro: readonly MicroBatch[], results: Promise<unknown>): Promise<void> {
+    const any = () => micro.some((mb) => Atomics.load(this.sync, SYNC_SLOTS + mb.index) === step + 1);
+    await this.until(any, results).catch(() => undefined);
+  }
+
+  private async until(condition: () => boolean, results: Promise<unknown>): Promise<void> {
     let settled = false;
     const done = results.then(
       () => {
@@ -40,7 +54,7 @@ export class SlotFlags {
     done.catch(() => undefined);
     while (!settled) {
       const seen = Atomics.load(this.sync, SYNC_DONE);
-      if (this.complete(step, micro)) return;
+      if (condition()) return;
       const w = waitAsync(this.sync, SYNC_DONE, seen, RECHECK_MS);
       if (w.async) await Promise.race([w.value, done]);
     }

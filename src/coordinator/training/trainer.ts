@@ -103,6 +103,10 @@ export class Trainer {
    * the core the coordinator needs for the update it waits for.
    */
   private readonly spinMs: number;
+  /** Whether the pool leaves a core to this thread (W < cores). */
+  private readonly spareCore: boolean;
+  /** The last step's StepEvent, when it waits for a core (see advance()). */
+  private deferredEvent: (() => void) | null = null;
   private readonly slots: SlotFlags;
   private history: EpochRecord[] = [];
   private timeToTarget: { seconds: number; epochs: number } | null = null;
@@ -131,7 +135,8 @@ export class Trainer {
     this.totalSteps = cfg.train.epochs * this.stepsPerEpoch;
     this.lastStep = Math.min(this.totalSteps, cfg.train.maxSteps ?? Infinity);
     this.evalEverySteps = cfg.eval.everySteps;
-    this.spinMs = pool.size < availableParallelism() ? 1 : 0;
+    this.spareCore = pool.size < availableParallelism();
+    this.spinMs = this.spareCore ? 1 : 0;
     this.slots = new SlotFlags(ps.sync);
   }
 
@@ -208,6 +213,7 @@ export class Trainer {
       }
       return await this.finish(stopReason);
     } catch (err) {
+      this.flushStepEvent();
       // A task failed MAX_ATTEMPTS times, or every remote host is gone: keep every completed step on disk, then abort.
       if (err instanceof WorkerError || err instanceof ClusterError) this.checkpointBeforeAbort(err);
       throw err;
@@ -257,6 +263,13 @@ export class Trainer {
    * the result messages, 0.3-0.5 ms behind, travel during the update. What
    * stays on the step's critical path: one wake-up of this thread, the
    * reduce and the update.
+   *
+   * With no core to spare (W >= cores), what this thread does after the
+   * publish (the StepEvent: metrics, log, progress; sending the step after
+   * next) would hold a core that a woken worker needs: the last worker then
+   * started ~1 ms after the publish (ANN, W=2, 2 vCPUs), against ~0.1 ms for
+   * the first. That work waits instead until the first shard of the next
+   * step is in, when a core is idle until the last one is.
    */
   private async advance(next: () => boolean): Promise<void> {
     if (this.startedAt === 0) this.startedAt = performance.now();
@@ -264,6 +277,10 @@ export class Trainer {
     const lr = this.learningRateAt(step);
     const sent = this.ahead?.step === step ? this.ahead : this.send(step, false);
     this.ahead = null;
+    if (this.deferredEvent) {
+      await this.slots.started(step, sent.micro, sent.results);
+      this.flushStepEvent();
+    }
     if (this.executor.pipelined && this.sameEpoch(step, step + 1) && next()) this.ahead = this.send(step + 1, true);
     if (this.executor.pipelined) await this.slots.filled(step, sent.micro, sent.results);
     else await sent.results;
@@ -281,11 +298,18 @@ export class Trainer {
     // The step began when both its tasks and its weights were out.
     const t0 = Math.max(sent.at, this.publishedAt);
     this.publishedAt = performance.now();
-    this.publish(step, lr, results, {
-      stepSeconds: (this.publishedAt - t0) / 1000,
-      reduceSeconds: (t2 - t1) / 1000,
-      updateSeconds: (t3 - t2) / 1000,
-    });
+    const timing = { stepSeconds: (this.publishedAt - t0) / 1000, reduceSeconds: (t2 - t1) / 1000, updateSeconds: (t3 - t2) / 1000 };
+    // Deferred only when the next step is already out (so the next advance() flushes it), and not past
+    // anything that reads the events: evaluations, checkpoints and the end flush it first.
+    this.deferredEvent = () => this.publish(step, lr, results, timing);
+    if (this.spareCore || this.ahead === null) this.flushStepEvent();
+  }
+
+  /** Emit the deferred StepEvent, if any. */
+  private flushStepEvent(): void {
+    const emit = this.deferredEvent;
+    this.deferredEvent = null;
+    emit?.();
   }
 
   private sameEpoch(a: number, b: number): boolean {
@@ -420,6 +444,7 @@ export class Trainer {
   private lastEvalStep = -1;
 
   private async evaluate(): Promise<EvalReport> {
+    this.flushStepEvent();
     const { runDir, metrics, reporter } = this.o;
     if (this.lastEval && this.lastEvalStep === this.step) return this.lastEval;
     const { confusion, lossSum, count } = await this.evaluator.run('test');
@@ -459,6 +484,7 @@ export class Trainer {
   }
 
   checkpoint(): string {
+    this.flushStepEvent();
     const { cfg, runDir } = this.o;
     const snap = this.ps.snapshot();
     const file = saveCheckpoint(
@@ -514,6 +540,7 @@ export class Trainer {
 
   /** Final evaluation, checkpoint and model export. */
   private async finish(stopReason: StopReason): Promise<TrainResult> {
+    this.flushStepEvent();
     const { runDir, reporter } = this.o;
     reporter.stop();
     const test = await this.evaluate();
