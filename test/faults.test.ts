@@ -112,6 +112,26 @@ test('when both worker threads exit, replacement threads run the retries and eve
   assert.equal(weightsDigest(out), reference);
 });
 
+test('a thread lost after its task flagged its slots is answered from the recorded outcomes: the same weights, and the same loss for that step', async () => {
+  const out = join(dir, 'lost');
+  // Step 6: shard 1's thread exits after flagging its slots, before it answers. The coordinator has its gradients
+  // and publishes step 7 without the answer; the retry must not compute (step 7 writes those slots).
+  const r = await cli(['train', configFile, '--workers', '2', '--out', out], 'lost:6:1');
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(weightsDigest(out), reference);
+  assert.deepEqual(
+    readLog(out)
+      .filter((e) => e.event === 'worker_failure')
+      .map((f) => [f.task, f.kind]),
+    [['train step 6 shard 1', 'exit']],
+  );
+  const step7 = (d: string) => readLog(d).find((e) => e.event === 'step' && e.step === 7);
+  assert.deepEqual(
+    [step7(out)?.['loss'], step7(out)?.['accuracy']],
+    [step7(join(dir, 'reference'))?.['loss'], step7(join(dir, 'reference'))?.['accuracy']],
+  );
+});
+
 test('a task that fails three times aborts with exit code 1 and one error line, after checkpointing the last completed step', async () => {
   const out = join(dir, 'aborted');
   // Shard 0 of step 3 exits its thread on every attempt: three replacement threads, then give up.

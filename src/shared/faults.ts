@@ -16,11 +16,16 @@
  * `hang:STEP:WORKER` blocks the worker thread for good (Atomics.wait on a
  * value nobody changes: no CPU burnt), as a deadlocked native call would: it
  * exercises the task timeout and the second Ctrl-C.
+ *
+ * `lost:STEP:WORKER` ends the worker thread after the task has written and
+ * flagged its slots, before it answers: the coordinator has the gradients
+ * (and may have published the next step) but no result message, and the
+ * retry must answer from the recorded outcomes (TrainingInit.outcomes).
  */
 import { UsageError } from './errors.js';
 
 export interface Fault {
-  readonly kind: 'throw' | 'exit' | 'hang';
+  readonly kind: 'throw' | 'exit' | 'hang' | 'lost';
   readonly step: number;
   readonly shard: number;
   /** How many attempts of the task fail (1 = the first only). */
@@ -37,14 +42,14 @@ export function parseFaults(spec: string | undefined): Fault[] {
       const [kind, step, shard, times, ...rest] = item.split(':');
       const uint = (s: string | undefined) => /^\d+$/.test(s ?? '');
       if (
-        (kind !== 'throw' && kind !== 'exit' && kind !== 'hang') ||
+        (kind !== 'throw' && kind !== 'exit' && kind !== 'hang' && kind !== 'lost') ||
         !uint(step) ||
         !uint(shard) ||
         (times !== undefined && !/^[1-9]\d*$/.test(times)) ||
         rest.length > 0
       ) {
         throw new UsageError(
-          `PIXELSENSE_FAULT: '${item}' is not throw:STEP:WORKER, exit:STEP:WORKER or hang:STEP:WORKER (optionally :TIMES)`,
+          `PIXELSENSE_FAULT: '${item}' is not throw:STEP:WORKER, exit:STEP:WORKER, hang:STEP:WORKER or lost:STEP:WORKER (optionally :TIMES)`,
         );
       }
       return { kind, step: Number(step), shard: Number(shard), times: times === undefined ? 1 : Number(times) };

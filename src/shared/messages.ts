@@ -70,7 +70,21 @@ export interface TrainingInit {
    * messages arrive.
    */
   readonly sync: Int32Array;
+  /**
+   * Float64[2 * slots * OUTCOME_FIELDS]: each flagged slot's loss, correct
+   * count and examples, in bank step % 2, written before the flag. The
+   * coordinator publishes the next step's weights as soon as the slots are
+   * flagged, without waiting for the result messages: a task retried after
+   * it flagged (its thread died before it could answer) must not compute
+   * again, since the next step may be writing those slots, so it answers
+   * from here. Two banks: step t + 2 starts only once every task of step t
+   * has answered.
+   */
+  readonly outcomes: Float64Array;
 }
+
+/** TrainingInit.outcomes fields per slot: loss, correct, count. */
+export const OUTCOME_FIELDS = 3;
 
 /** TrainingInit.sync[SYNC_WEIGHTS]: how many optimizer steps the shared weights hold (stored by the coordinator). */
 export const SYNC_WEIGHTS = 0;

@@ -23,6 +23,7 @@ import {
   type TaskResult,
   type TrainingInit,
   type WorkerInit,
+  OUTCOME_FIELDS,
   RUNNING_SLOTS,
   SYNC_DONE,
   SYNC_SLOTS,
@@ -32,7 +33,7 @@ import {
 import { planModel, type ModelPlan } from '../shared/modelPlan.js';
 import { Rng, Stream } from '../shared/rng.js';
 import { augmentBatch, rangeIndices, readExamples } from './examples.js';
-import { maybeInjectFault } from './faults.js';
+import { maybeInjectFault, maybeLoseAnswer } from './faults.js';
 import { waitAsync } from '../shared/atomicsWait.js';
 import { evaluateLogits } from './evaluation.js';
 import { dropoutMaskValues, microBatchGradient, paramTensors, predictLogits, stateTensors } from './network.js';
@@ -100,11 +101,30 @@ async function awaitWeights(t: Training, after: number | undefined, spinMs = 0):
   return (performance.now() - t0) / 1000;
 }
 
-/** Mark these micro-batches' slots complete for `step` and wake the coordinator (see SYNC_SLOTS). */
+/** Where slot `index`'s outcome for `step` lives in TrainingInit.outcomes. */
+function outcomeAt(t: Training, step: number, index: number): number {
+  const slots = t.outcomes.length / (2 * OUTCOME_FIELDS);
+  return ((step % 2) * slots + index) * OUTCOME_FIELDS;
+}
+
+/** Whether slot `index` is complete for `step` or a later one (see TrainingInit.outcomes). */
+function flagged(t: Training, step: number, index: number): boolean {
+  return Atomics.load(t.sync, SYNC_SLOTS + index) >= step + 1;
+}
+
+/** Record these micro-batches' outcomes, mark their slots complete for `step` and wake the coordinator (see SYNC_SLOTS). */
 function flagSlots(t: Training, step: number, results: readonly MicroBatchResult[]): void {
+  for (const r of results) t.outcomes.set([r.loss, r.correct, r.count], outcomeAt(t, step, r.index));
+  // The flag's Atomics.store orders the plain writes above before it for any thread that sees the flag.
   for (const r of results) Atomics.store(t.sync, SYNC_SLOTS + r.index, step + 1);
   Atomics.add(t.sync, SYNC_DONE, 1);
   Atomics.notify(t.sync, SYNC_DONE);
+}
+
+/** A flagged micro-batch's outcome, as its first attempt recorded it. */
+function recordedOutcome(t: Training, step: number, mb: MicroBatch): MicroBatchResult {
+  const o = outcomeAt(t, step, mb.index);
+  return { index: mb.index, loss: t.outcomes[o] as number, correct: t.outcomes[o + 1] as number, count: t.outcomes[o + 2] as number };
 }
 
 interface ShardOutcome {
@@ -113,6 +133,7 @@ interface ShardOutcome {
   readonly weightWaitSeconds: number;
   readonly computeSeconds: number;
 }
+const NOTHING_COMPUTED: ShardOutcome = { results: [], weightCopySeconds: 0, weightWaitSeconds: 0, computeSeconds: 0 };
 
 /**
  * Forward and backward of one shard: every micro-batch's gradient into its
@@ -145,11 +166,21 @@ async function shardGradients(t: Training, task: ShardTask, ready?: () => void):
  */
 async function train(task: Extract<TaskMessage, { kind: 'train' }>, seq: number): Promise<TaskResult> {
   const t = needTraining(task.kind);
-  const { results, weightCopySeconds, weightWaitSeconds, computeSeconds } = await shardGradients(t, task, () => {
+  // A retry of a task that flagged its slots and then died: the coordinator may have published the next
+  // step already, whose tasks write these slots. Answer from the recorded outcomes; compute only the rest.
+  const answered = task.microBatches.filter((mb) => flagged(t, task.step, mb.index));
+  const todo = task.microBatches.filter((mb) => !flagged(t, task.step, mb.index));
+  const start = () => {
     markRunning(seq);
     maybeInjectFault(task.step, task.shard, task.attempt);
-  });
-  flagSlots(t, task.step, results);
+  };
+  let computed = NOTHING_COMPUTED;
+  if (todo.length > 0) computed = await shardGradients(t, { ...task, microBatches: todo }, start);
+  else start();
+  const { weightCopySeconds, weightWaitSeconds, computeSeconds } = computed;
+  flagSlots(t, task.step, computed.results);
+  maybeLoseAnswer(task.step, task.shard, task.attempt);
+  const results = [...answered.map((mb) => recordedOutcome(t, task.step, mb)), ...computed.results].sort((a, b) => a.index - b.index);
   return {
     kind: 'train',
     threadId,

@@ -11,7 +11,7 @@
  */
 import type { Config } from '../../shared/config.js';
 import { ConfigError, InternalError } from '../../shared/errors.js';
-import { SYNC_SLOTS, SYNC_WEIGHTS, type MicroBatch } from '../../shared/messages.js';
+import { OUTCOME_FIELDS, SYNC_SLOTS, SYNC_WEIGHTS, type MicroBatch } from '../../shared/messages.js';
 import { BATCH_NORM_MOMENTUM, type ModelPlan } from '../../shared/modelPlan.js';
 import { Rng, Stream } from '../../shared/rng.js';
 import { Optimizer, type OptimizerState } from './optimizer.js';
@@ -41,11 +41,13 @@ export interface SharedBuffers {
   readonly slots: number;
   /** On its own SharedArrayBuffer: the step's progress (TrainingInit.sync). */
   readonly sync: Int32Array;
+  /** On its own SharedArrayBuffer: each flagged slot's loss and counts (TrainingInit.outcomes). */
+  readonly outcomes: Float64Array;
 }
 
 /** What a worker needs of SharedBuffers (typed-array views on the shared buffer travel as views). */
-export function workerBuffers(b: SharedBuffers): Pick<SharedBuffers, 'weights' | 'gradients' | 'batchStats' | 'sync'> {
-  return { weights: b.weights, gradients: b.gradients, batchStats: b.batchStats, sync: b.sync };
+export function workerBuffers(b: SharedBuffers): Pick<SharedBuffers, 'weights' | 'gradients' | 'batchStats' | 'sync' | 'outcomes'> {
+  return { weights: b.weights, gradients: b.gradients, batchStats: b.batchStats, sync: b.sync, outcomes: b.outcomes };
 }
 
 /** The most a 32-bit WebAssembly memory can hold: 65536 pages of 64 KiB. */
@@ -76,7 +78,8 @@ export function allocateBuffers(plan: ModelPlan, microBatchesPerStep: number, co
     return view;
   }) as [Float32Array, Float32Array, Float32Array, Float32Array, Float32Array];
   const sync = new Int32Array(new SharedArrayBuffer((SYNC_SLOTS + microBatchesPerStep) * Int32Array.BYTES_PER_ELEMENT));
-  return { memory, weights, gradients, batchStats, gradient, moments, scratch: 0, slots: microBatchesPerStep, sync };
+  const outcomes = new Float64Array(new SharedArrayBuffer(2 * microBatchesPerStep * OUTCOME_FIELDS * Float64Array.BYTES_PER_ELEMENT));
+  return { memory, weights, gradients, batchStats, gradient, moments, scratch: 0, slots: microBatchesPerStep, sync, outcomes };
 }
 
 /** Glorot-uniform kernels, zero biases, unit gammas: the Keras defaults, from a seeded JS stream. */
