@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, getPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { loadFashionMnist } from '../src/coordinator/data/fashionMnist.js';
@@ -42,6 +42,9 @@ async function train(workers: number): Promise<{
   evals: EpochRecord[];
   details: EvalDetail[];
   order: string[];
+  /** This thread's nice value at each step event, and once the trainer closed. */
+  priorities: number[];
+  priorityAfter: number;
 }> {
   const runDir = RunDir.create(mkdtempSync(join(tmpdir(), `pixelsense-train-w${workers}-`)), false);
   const metrics = new TrainingMetrics({ runId: `w${workers}`, model: 'cnn', backend: 'wasm', workers, configFile: 'training.test' });
@@ -59,7 +62,9 @@ async function train(workers: number): Promise<{
   const evals: EpochRecord[] = [];
   const details: EvalDetail[] = [];
   const order: string[] = [];
+  const priorities: number[] = [];
   trainer.events.on('step', (e) => {
+    priorities.push(getPriority(0));
     steps.push(e);
     order.push(`step ${e.step}`);
   });
@@ -68,12 +73,23 @@ async function train(workers: number): Promise<{
     evals.push(e);
     details.push(d);
   });
+  let result: TrainResult;
   try {
-    const result = await trainer.run();
-    return { dir: runDir.path, result, weights: trainer.weights.slice(), steps, evals, details, order };
+    result = await trainer.run();
   } finally {
     await trainer.close();
   }
+  return {
+    dir: runDir.path,
+    result,
+    weights: trainer.weights.slice(),
+    steps,
+    evals,
+    details,
+    order,
+    priorities,
+    priorityAfter: getPriority(0),
+  };
 }
 
 const one = await train(1);
@@ -126,6 +142,18 @@ test("every step's event comes before the evaluation after it, also when no core
       const step = Number((run.order[i] as string).split(' ')[1]);
       assert.equal(run.order[i - 1], `step ${step}`, run.order.slice(Math.max(0, i - 3), i + 1).join(', '));
     }
+  }
+});
+
+test('on Linux the coordinator thread runs at runtime.coordinatorNice (10) while the workers take every core, and gets its priority back after the run', (t) => {
+  if (process.platform !== 'linux') return t.skip('thread nice values are per thread on Linux only');
+  for (const [run, workers] of [
+    [one, 1],
+    [two, 2],
+  ] as const) {
+    const expected = workers >= availableParallelism() ? 10 : 0;
+    assert.deepEqual(new Set(run.priorities), new Set([expected]), `W=${workers} on ${availableParallelism()} cores`);
+    assert.equal(run.priorityAfter, 0);
   }
 });
 

@@ -143,6 +143,13 @@ const runtime = z.strictObject({
    * second; the plain-JS `cpu` backend is ~100x slower. Costs nothing until it fires.
    */
   taskTimeoutSeconds: num(0.1, 86400).default(600),
+  /**
+   * Linux: the nice value the coordinator's thread takes while the training
+   * workers occupy every core (W >= cores), so that waking it never preempts
+   * a computing worker (coordinator/training/threadPriority.ts measures
+   * why); restored when the run's pool closes. 0 leaves it alone.
+   */
+  coordinatorNice: int(0, 19).default(10),
 });
 
 const metrics = z.strictObject({

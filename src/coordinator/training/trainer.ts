@@ -24,6 +24,7 @@ import type { TrainingMetrics } from '../metrics/metrics.js';
 import { saveLayersModel } from '../../shared/modelFiles.js';
 import { allocateBuffers, ParameterServer, workerBuffers } from './parameterServer.js';
 import { SlotFlags } from './slotFlags.js';
+import { lowerThreadPriority } from './threadPriority.js';
 import type { Reporter } from './progress.js';
 import type { RunDir } from './runDir.js';
 import { learningRate, momentumAt } from './schedule.js';
@@ -105,6 +106,8 @@ export class Trainer {
   private readonly spinMs: number;
   /** Whether the pool leaves a core to this thread (W < cores). */
   private readonly spareCore: boolean;
+  /** Undoes runtime.coordinatorNice (threadPriority.ts). */
+  private readonly restorePriority: () => void;
   /** The last step's StepEvent, when it waits for a core (see advance()). */
   private deferredEvent: (() => void) | null = null;
   private readonly slots: SlotFlags;
@@ -137,6 +140,8 @@ export class Trainer {
     this.evalEverySteps = cfg.eval.everySteps;
     this.spareCore = pool.size < availableParallelism();
     this.spinMs = this.spareCore ? 1 : 0;
+    // After the pool's threads started, so that they keep the normal priority.
+    this.restorePriority = this.spareCore ? () => undefined : lowerThreadPriority(cfg.runtime.coordinatorNice);
     this.slots = new SlotFlags(ps.sync);
   }
 
@@ -569,6 +574,7 @@ export class Trainer {
   }
 
   async close(): Promise<void> {
+    this.restorePriority();
     await this.executor.close();
     await this.pool.close();
   }
