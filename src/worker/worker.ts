@@ -168,8 +168,9 @@ async function train(task: Extract<TaskMessage, { kind: 'train' }>, seq: number)
   const t = needTraining(task.kind);
   // A retry of a task that flagged its slots and then died: the coordinator may have published the next
   // step already, whose tasks write these slots. Answer from the recorded outcomes; compute only the rest.
-  const answered = task.microBatches.filter((mb) => flagged(t, task.step, mb.index));
-  const todo = task.microBatches.filter((mb) => !flagged(t, task.step, mb.index));
+  const done = task.microBatches.map((mb) => flagged(t, task.step, mb.index));
+  const answered = task.microBatches.filter((_, i) => done[i]);
+  const todo = task.microBatches.filter((_, i) => !done[i]);
   const start = () => {
     markRunning(seq);
     maybeInjectFault(task.step, task.shard, task.attempt);
