@@ -114,7 +114,12 @@ function flagged(t: Training, step: number, index: number): boolean {
 
 /** Record these micro-batches' outcomes, mark their slots complete for `step` and wake the coordinator (see SYNC_SLOTS). */
 function flagSlots(t: Training, step: number, results: readonly MicroBatchResult[]): void {
-  for (const r of results) t.outcomes.set([r.loss, r.correct, r.count], outcomeAt(t, step, r.index));
+  for (const r of results) {
+    const o = outcomeAt(t, step, r.index);
+    t.outcomes[o] = r.loss;
+    t.outcomes[o + 1] = r.correct;
+    t.outcomes[o + 2] = r.count;
+  }
   // The flag's Atomics.store orders the plain writes above before it for any thread that sees the flag.
   for (const r of results) Atomics.store(t.sync, SYNC_SLOTS + r.index, step + 1);
   Atomics.add(t.sync, SYNC_DONE, 1);

@@ -17,7 +17,11 @@ export class SlotFlags {
 
   /** Whether every slot of `micro` holds step `step`. */
   complete(step: number, micro: readonly MicroBatch[]): boolean {
-    return micro.every((mb) => Atomics.load(this.sync, SYNC_SLOTS + mb.index) === step + 1);
+    return micro.every((mb) => this.holds(step, mb));
+  }
+
+  private holds(step: number, mb: MicroBatch): boolean {
+    return Atomics.load(this.sync, SYNC_SLOTS + mb.index) === step + 1;
   }
 
   /**
@@ -35,8 +39,7 @@ export class SlotFlags {
    * never rejects: the caller awaits `results` itself.
    */
   async started(step: number, micro: readonly MicroBatch[], results: Promise<unknown>): Promise<void> {
-    const any = () => micro.some((mb) => Atomics.load(this.sync, SYNC_SLOTS + mb.index) === step + 1);
-    await this.until(any, results).catch(() => undefined);
+    await this.until(() => micro.some((mb) => this.holds(step, mb)), results).catch(() => undefined);
   }
 
   private async until(condition: () => boolean, results: Promise<unknown>): Promise<void> {
