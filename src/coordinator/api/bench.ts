@@ -10,8 +10,10 @@
  * runs Trainer.trainSteps(warmup + steps), the loop as training runs it
  * between evaluations (no evaluation, checkpoints or export), and reads
  * each step's StepEvent: `warmup` steps, then `steps` measured steps, then
- * it closes. `ceiling` then measures the same W
- * uncoordinated (bench/ceiling.ts). Within a repeat the order
+ * it closes. With `ceiling`, a second pool computes the same W shards
+ * uncoordinated (bench/ceiling.ts), in turns of CEILING_SEGMENT_STEPS with
+ * the training, so each repeat's ratio compares the two at the same
+ * moments. Within a repeat the order
  * is model.fit, W=1, W=2, ...: configurations interleave, so a burst of load
  * from elsewhere on the machine spreads over all of them instead of one.
  */
@@ -26,7 +28,7 @@ import { aggregate, benchMarkdown, sampleFromSteps, scalingSpec } from '../bench
 import type { BenchReport, BenchSample, ClusterSample, FitSample, ModelKind } from '../bench/benchReport.js';
 import { clusterMarkdown } from '../bench/clusterBench.js';
 import { openCluster, type ClusterSession } from '../cluster/clusterSession.js';
-import { measureCeiling } from '../bench/ceiling.js';
+import { CEILING_SEGMENT_STEPS, UncoordinatedPool } from '../bench/ceiling.js';
 import { measureComm } from '../bench/commBench.js';
 import { measureFit } from '../bench/fitBaseline.js';
 import { loadFashionMnist } from '../data/fashionMnist.js';
@@ -71,6 +73,11 @@ export function benchConfig(
   );
 }
 
+/** `total` as consecutive counts of at most `size`. */
+function segments(total: number, size: number): number[] {
+  return Array.from({ length: Math.ceil(total / size) }, (_, k) => Math.min(size, total - k * size));
+}
+
 /** One repeat of one (model, W): a fresh Trainer, warm-up steps, measured steps. */
 async function measureTraining(
   cfg: Config,
@@ -106,33 +113,37 @@ async function measureTraining(
     let sample: BenchSample;
     let bytesPerStep: { sent: number; received: number } | undefined;
     let backend: string;
+    // --ceiling: the same W uncoordinated, on a second pool that idles while the trainer's runs and the other way round.
+    const uncoordinated = o.ceiling ? await UncoordinatedPool.start(cfg, dataset, workers, warmup) : null;
     try {
       const measured: StepEvent[] = [];
-      // One run of steps, as training runs them (each next step sent before
-      // the previous update); the clock starts when the last warm-up step ends.
-      let t0 = performance.now();
-      let before = cluster?.traffic();
       trainer.events.on('step', (e) => {
-        if (e.step === warmup) {
-          t0 = performance.now();
-          before = cluster?.traffic();
-        }
         if (e.step > warmup) measured.push(e);
       });
-      await trainer.trainSteps(warmup + steps);
-      const wall = (performance.now() - t0) / 1000;
+      await trainer.trainSteps(warmup);
+      // The measured steps as training runs them (each next step sent before the previous update). With --ceiling,
+      // in segments that alternate with as many uncoordinated steps: each pays one unpipelined first step.
+      let wall = 0;
+      let ceiling = { examples: 0, seconds: 0 };
+      const before = cluster?.traffic();
+      for (const n of segments(steps, uncoordinated ? CEILING_SEGMENT_STEPS : steps)) {
+        const t0 = performance.now();
+        await trainer.trainSteps(n);
+        wall += (performance.now() - t0) / 1000;
+        if (uncoordinated) {
+          const u = await uncoordinated.measure(n);
+          ceiling = { examples: ceiling.examples + u.examples, seconds: ceiling.seconds + u.seconds };
+        }
+      }
       const after = cluster?.traffic();
       if (before && after)
         bytesPerStep = { sent: (after.sent - before.sent) / steps, received: (after.received - before.received) / steps };
       sample = sampleFromSteps({ model: cfg.model.kind, workers, repeat }, measured, wall, process.memoryUsage().rss);
+      if (uncoordinated) sample.uncoordinated_examples_per_sec = ceiling.seconds > 0 ? ceiling.examples / ceiling.seconds : null;
       backend = trainer.backend;
     } finally {
+      await uncoordinated?.close();
       await trainer.close();
-    }
-    if (o.ceiling) {
-      // `steps` steps' worth of work per worker, uncoordinated, after as many warm-up rounds as the training had.
-      const u = await measureCeiling(cfg, dataset, workers, { warmup, repeat: steps });
-      sample.uncoordinated_examples_per_sec = u.seconds > 0 ? u.examples / u.seconds : null;
     }
     return { sample, backend, ...(bytesPerStep ? { bytesPerStep } : {}) };
   } finally {

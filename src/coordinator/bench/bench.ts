@@ -11,6 +11,7 @@ import type { TopLevelSpec } from 'vega-lite';
 import type { WorkerMemory } from '../../shared/messages.js';
 import type { StepEvent } from '../training/stepEvent.js';
 import type { BaselineRow, BenchRow, BenchReport, BenchSample, FitSample, Machine, ModelKind, Stat } from './benchReport.js';
+import { CEILING_SEGMENT_STEPS } from './ceiling.js';
 
 const MB = 1e6;
 
@@ -270,7 +271,7 @@ function ceilingLines(rows: readonly BenchRow[]): string[] {
     '',
     'Each worker computes its shard of a step again and again with no reduce, update or dispatch in between, all workers at once: ' +
       'what this machine gives W threads on this work. Training / uncoordinated is what the synchronous loop keeps of it ' +
-      '(each repeat against the ceiling measured right after it, then the median); training / ceiling compares the speed-ups over W=1.',
+      `(measured in turns of ${CEILING_SEGMENT_STEPS} steps with the training, each repeat against its own, then the median); training / ceiling compares the speed-ups over W=1.`,
     '',
     '| model | workers | training examples/s | uncoordinated examples/s | training / uncoordinated | ceiling speed-up | training speed-up | training / ceiling |',
     '|---|---|---|---|---|---|---|---|',
