@@ -120,7 +120,7 @@ export function dropoutMaskValues(plan: ModelPlan, count: number, rng: Rng): Flo
     if (layer.type !== 'dropout') continue;
     const keep = 1 - layer.rate;
     const values = new Float32Array(count * layer.shape.reduce((a, b) => a * b, 1));
-    for (let i = 0; i < values.length; i++) values[i] = rng.next() < keep ? 1 / keep : 0;
+    rng.fillBernoulli(values, keep, 1 / keep);
     masks.push(values);
   }
   return masks;
