@@ -85,6 +85,38 @@ for (const o of optimizers) {
   });
 }
 
+for (const o of [{ name: 'adam' }, { name: 'adamw', weightDecay: 0.05, beta1: 0.85 }]) {
+  for (const n of [1, 3]) {
+    test(`the fused reduce and ${o.name} update over ${n} slot(s) give the bits of the JS reduce, then the JS update, over 5 steps`, () => {
+      const cfg = parseConfig({ optimizer: o }, 'test').optimizer;
+      const { buffers, kernels } = kernelsFor(n);
+      const moments = { m: buffers.moments.subarray(0, P), v: buffers.moments.subarray(P) };
+      const fast = new Optimizer(cfg, P, moments, kernels);
+      assert.ok(fast.fusesReduce(buffers.weights.subarray(0, P)), 'the fused path runs');
+      const reference = new Optimizer(cfg, P);
+      const rng = new Rng(7 + n);
+      const params = buffers.weights.subarray(0, P);
+      for (let i = 0; i < P; i++) params[i] = rng.uniform(-0.3, 0.3);
+      const refParams = params.slice();
+      const slots = Array.from({ length: n }, (_, i) => buffers.gradients.subarray(i * P, (i + 1) * P));
+      const shares = Array.from({ length: n }, (_, i) => (i + 1) / ((n * (n + 1)) / 2));
+      for (let step = 0; step < 5; step++) {
+        for (const slot of slots) for (let i = 0; i < P; i++) slot[i] = rng.uniform(-1, 1) * 10 ** rng.uniform(-8, 1);
+        const lr = 0.01 / (step + 1);
+        const tail = buffers.gradient;
+        reduceRange(slots, shares, tail, P - (P % 4), P);
+        fast.apply(params, tail, lr, 0.9, { slots, shares });
+        const g = new Float32Array(P);
+        reduceRange(slots, shares, g, 0, P);
+        reference.apply(refParams, g, lr, 0.9);
+      }
+      assert.ok(bits(params).equals(bits(refParams)), `weights: ${firstDifference(params, refParams)}`);
+      assert.ok(bits(fast.state.m).equals(bits(reference.state.m)), `m: ${firstDifference(fast.state.m, reference.state.m)}`);
+      assert.ok(bits(fast.state.v).equals(bits(reference.state.v)), `v: ${firstDifference(fast.state.v, reference.state.v)}`);
+    });
+  }
+}
+
 test("the optimizer falls back to JS for arrays outside the kernels' memory", () => {
   const cfg = parseConfig({ optimizer: { name: 'adam' } }, 'test').optimizer;
   const { kernels } = kernelsFor(1);

@@ -14,7 +14,7 @@ import { ConfigError, InternalError } from '../../shared/errors.js';
 import { OUTCOME_FIELDS, SYNC_SLOTS, SYNC_WEIGHTS, type MicroBatch } from '../../shared/messages.js';
 import { BATCH_NORM_MOMENTUM, type ModelPlan } from '../../shared/modelPlan.js';
 import { Rng, Stream } from '../../shared/rng.js';
-import { Optimizer, type OptimizerState } from './optimizer.js';
+import { Optimizer, type OptimizerState, type Reduction } from './optimizer.js';
 import { Wasm, type WasmMemory } from '../../shared/kernels/wasm-asm.js';
 import { UpdateKernels } from './updateKernels.js';
 
@@ -141,17 +141,46 @@ export class ParameterServer {
    */
   reduce(microBatches: readonly MicroBatch[]): Float32Array {
     const P = this.plan.paramCount;
-    const sorted = [...microBatches].sort((a, b) => a.index - b.index);
-    const total = sorted.reduce((s, mb) => s + mb.count, 0);
-    // Each micro-batch's share of the global batch: the averaging coefficients (not model weights).
-    const shares = sorted.map((mb) => mb.count / total);
-    const slots = sorted.map((mb) => this.gradientSlots.subarray(mb.index * P, (mb.index + 1) * P));
+    const { slots, shares } = this.reduction(microBatches);
     // SIMD for whole groups of 4 elements (CNN, 4 slots: 0.30 ms); the same
     // arithmetic in JS for the rest.
     const from = this.kernels ? P - (P % 4) : 0;
     this.kernels?.reduce(slots, shares, this.gradient, from / 4);
     reduceRange(slots, shares, this.gradient, from, P);
     return this.gradient;
+  }
+
+  /**
+   * reduce() then apply(): one step of the optimizer on the micro-batches'
+   * mean gradient. With Adam and the kernels, one pass over memory does both
+   * (Reduction in optimizer.ts), and `gradient` holds only its last P % 4
+   * elements afterwards; the weights come out the same to the bit. Returns
+   * each part's seconds; fused, the reduce's are part of the update's.
+   */
+  reduceAndApply(microBatches: readonly MicroBatch[], lr: number, momentum?: number): { reduceSeconds: number; updateSeconds: number } {
+    const t0 = performance.now();
+    if (!this.optimizer.fusesReduce(this.params)) {
+      this.reduce(microBatches);
+      const t1 = performance.now();
+      this.apply(lr, momentum);
+      return { reduceSeconds: (t1 - t0) / 1000, updateSeconds: (performance.now() - t1) / 1000 };
+    }
+    const P = this.plan.paramCount;
+    const reduction = this.reduction(microBatches);
+    reduceRange(reduction.slots, reduction.shares, this.gradient, P - (P % 4), P);
+    this.optimizer.apply(this.params, this.gradient, lr, momentum, reduction);
+    return { reduceSeconds: 0, updateSeconds: (performance.now() - t0) / 1000 };
+  }
+
+  /** The micro-batches' slots in index order, each with its share of the global batch (the averaging coefficients). */
+  private reduction(microBatches: readonly MicroBatch[]): Reduction {
+    const P = this.plan.paramCount;
+    const sorted = [...microBatches].sort((a, b) => a.index - b.index);
+    const total = sorted.reduce((s, mb) => s + mb.count, 0);
+    return {
+      shares: sorted.map((mb) => mb.count / total),
+      slots: sorted.map((mb) => this.gradientSlots.subarray(mb.index * P, (mb.index + 1) * P)),
+    };
   }
 
   /**

@@ -292,11 +292,11 @@ export class Trainer {
     if (this.executor.pipelined) await this.slots.filled(step, sent.micro, sent.results);
     else await sent.results;
     const t1 = performance.now();
-    this.ps.reduce(sent.micro);
     this.ps.updateBatchNormState(sent.micro);
     const t2 = performance.now();
-    this.ps.apply(lr, this.momentumAt(step));
-    const t3 = performance.now();
+    // With Adam, the reduce runs inside the update's pass over memory (ParameterServer.reduceAndApply): its time is then
+    // part of the update's.
+    const parts = this.ps.reduceAndApply(sent.micro, lr, this.momentumAt(step));
     // Published before this step's result messages are in (~0.4 ms later at W=1): every slot is flagged, and a
     // retry of this step answers from the recorded outcomes without writing a slot (TrainingInit.outcomes).
     this.ps.publish(step + 1);
@@ -305,7 +305,11 @@ export class Trainer {
     const t0 = Math.max(sent.at, this.publishedAt);
     this.publishedAt = performance.now();
     const results = await sent.results;
-    const timing = { stepSeconds: (this.publishedAt - t0) / 1000, reduceSeconds: (t2 - t1) / 1000, updateSeconds: (t3 - t2) / 1000 };
+    const timing = {
+      stepSeconds: (this.publishedAt - t0) / 1000,
+      reduceSeconds: (t2 - t1) / 1000 + parts.reduceSeconds,
+      updateSeconds: parts.updateSeconds,
+    };
     // Deferred only when the next step is already out (so the next advance() flushes it), and not past
     // anything that reads the events: evaluations, checkpoints and the end flush it first.
     this.deferredEvent = () => this.publish(step, lr, results, timing);

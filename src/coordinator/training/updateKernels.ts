@@ -62,120 +62,178 @@ const splats = (sc: number, first: number, n: number): number[] =>
 /** v128 at local `base` + local `off`. */
 const at = (base: number, off: number): number[] => [...get(base), ...get(off), ...ADD];
 
+/** Where one kernel keeps what the reduce of one group of 4 elements needs (parameter and local indices). */
+interface ReduceLocals {
+  /** i32[n] slot addresses, f64[n] shares, n. */
+  slots: number;
+  shares: number;
+  n: number;
+  /** Byte offset of the group (the same in every slot and in the output). */
+  off: number;
+  /** Slot counter, the two f64x2 sums, the loaded slot and its splatted share. */
+  i: number;
+  acc0: number;
+  acc1: number;
+  x: number;
+  w: number;
+}
+
+/** acc0, acc1 = sum over slots of share * slot[off..off+3], in slot order, in f64x2 lanes. Leaves nothing on the stack. */
+const reduceSums = (r: ReduceLocals): number[] => [
+  ...V128_ZERO,
+  ...set(r.acc0),
+  ...V128_ZERO,
+  ...set(r.acc1),
+  ...i32(0),
+  ...set(r.i),
+  ...loop(r.i, get(r.n), i32(1), [
+    ...get(r.slots),
+    ...get(r.i),
+    ...i32(2),
+    ...I32_SHL,
+    ...ADD,
+    ...I32_LOAD,
+    ...get(r.off),
+    ...ADD,
+    ...vload(),
+    ...set(r.x),
+    ...get(r.shares),
+    ...get(r.i),
+    ...i32(3),
+    ...I32_SHL,
+    ...ADD,
+    ...vload64Splat(),
+    ...set(r.w),
+    ...get(r.acc0),
+    ...get(r.w),
+    ...half(r.x, 0),
+    ...F64X2_MUL,
+    ...F64X2_ADD,
+    ...set(r.acc0),
+    ...get(r.acc1),
+    ...get(r.w),
+    ...half(r.x, 1),
+    ...F64X2_MUL,
+    ...F64X2_ADD,
+    ...set(r.acc1),
+  ]),
+];
+
+/** The reduced group as one f32x4 on the stack: each sum rounded once. */
+const reducedGroup = (r: ReduceLocals): number[] => [...get(r.acc0), ...DEMOTE, ...get(r.acc1), ...DEMOTE, ...LOW_LOW];
+
 // reduce(slots0, weights1, n2, out3, chunks4) locals j5 off6 i7 acc0:8 acc1:9 x10 w11
 // out[4j..4j+3] = f32(0 + w0*s0 + w1*s1 + ...), slot addresses i32[n] at slots, weights f64[n].
+const reduceLocals: ReduceLocals = { slots: 0, shares: 1, n: 2, off: 6, i: 7, acc0: 8, acc1: 9, x: 10, w: 11 };
 const reduce: Fn = {
   name: 'reduce',
   params: 5,
   locals: [I32, I32, I32, V128, V128, V128, V128],
-  body: loop(5, get(4), i32(1), [
-    ...V128_ZERO,
-    ...set(8),
-    ...V128_ZERO,
-    ...set(9),
-    ...i32(0),
-    ...set(7),
-    ...loop(7, get(2), i32(1), [
-      ...get(0),
-      ...get(7),
-      ...i32(2),
-      ...I32_SHL,
-      ...ADD,
-      ...I32_LOAD,
-      ...get(6),
-      ...ADD,
-      ...vload(),
-      ...set(10),
-      ...get(1),
-      ...get(7),
-      ...i32(3),
-      ...I32_SHL,
-      ...ADD,
-      ...vload64Splat(),
-      ...set(11),
-      ...get(8),
-      ...get(11),
-      ...half(10, 0),
-      ...F64X2_MUL,
-      ...F64X2_ADD,
-      ...set(8),
-      ...get(9),
-      ...get(11),
-      ...half(10, 1),
-      ...F64X2_MUL,
-      ...F64X2_ADD,
-      ...set(9),
-    ]),
-    ...at(3, 6),
-    ...get(8),
-    ...DEMOTE,
-    ...get(9),
-    ...DEMOTE,
-    ...LOW_LOW,
-    ...vstore(),
-    ...inc(6, i32(16)),
-  ]),
+  body: loop(5, get(4), i32(1), [...reduceSums(reduceLocals), ...at(3, 6), ...reducedGroup(reduceLocals), ...vstore(), ...inc(6, i32(16))]),
 };
 
-// adam(p0, g1, m2, v3, chunks4, sc5) locals j6 off7, f32x4 scalars b1:8 omb1:9 b2:10 omb2:11 step12 sqrtC2:13 eps14
-// decay15, G16 mi17 vi18. All in f32x4 lanes, four weights an instruction (see AdamScalars for why f32).
+/** Where one kernel keeps Adam's arrays, scalars and temporaries (parameter and local indices). */
+interface AdamLocals {
+  p: number;
+  m: number;
+  v: number;
+  off: number;
+  /** First of the 8 f32x4 scalar locals, in AdamScalars order: b1 omb1 b2 omb2 step sqrtC2 eps decay. */
+  s: number;
+  /** The gradient group, then the new moments. */
+  g: number;
+  mi: number;
+  vi: number;
+}
+
+/** Splat the 8 f32 scalars at `sc` into locals s..s+7. */
+const adamScalars = (sc: number, s: number): number[] =>
+  Array.from({ length: 8 }, (_, k) => [...get(sc), ...vload32Splat(4 * k), ...set(s + k)]).flat();
+
+/** Adam on the group at `off`, gradient in local g. All in f32x4 lanes (AdamScalars says why). */
+const adamGroup = (a: AdamLocals): number[] => {
+  const [b1, omb1, b2, omb2, step, sqrtC2, eps, decay] = Array.from({ length: 8 }, (_, k) => a.s + k) as number[];
+  return [
+    // m = b1*m + (1-b1)*g
+    ...get(b1 as number),
+    ...at(a.m, a.off),
+    ...vload(),
+    ...F32X4_MUL,
+    ...get(omb1 as number),
+    ...get(a.g),
+    ...F32X4_MUL,
+    ...F32X4_ADD,
+    ...set(a.mi),
+    ...at(a.m, a.off),
+    ...get(a.mi),
+    ...vstore(),
+    // v = b2*v + (1-b2)*g*g
+    ...get(b2 as number),
+    ...at(a.v, a.off),
+    ...vload(),
+    ...F32X4_MUL,
+    ...get(omb2 as number),
+    ...get(a.g),
+    ...F32X4_MUL,
+    ...get(a.g),
+    ...F32X4_MUL,
+    ...F32X4_ADD,
+    ...set(a.vi),
+    ...at(a.v, a.off),
+    ...get(a.vi),
+    ...vstore(),
+    // p = p*decay - step*m / (sqrt(v)/sqrtC2 + eps)
+    ...at(a.p, a.off),
+    ...at(a.p, a.off),
+    ...vload(),
+    ...get(decay as number),
+    ...F32X4_MUL,
+    ...get(step as number),
+    ...get(a.mi),
+    ...F32X4_MUL,
+    ...get(a.vi),
+    ...F32X4_SQRT,
+    ...get(sqrtC2 as number),
+    ...F32X4_DIV,
+    ...get(eps as number),
+    ...F32X4_ADD,
+    ...F32X4_DIV,
+    ...F32X4_SUB,
+    ...vstore(),
+  ];
+};
+
+// adam(p0, g1, m2, v3, chunks4, sc5) locals j6 off7, scalars 8-15, G16 mi17 vi18.
 const adam: Fn = {
   name: 'adam',
   params: 6,
   locals: [I32, I32, ...new Array<number>(11).fill(V128)],
   body: [
-    ...Array.from({ length: 8 }, (_, k) => [...get(5), ...vload32Splat(4 * k), ...set(8 + k)]).flat(),
+    ...adamScalars(5, 8),
     ...loop(6, get(4), i32(1), [
       ...at(1, 7),
       ...vload(),
       ...set(16),
-      // m = b1*m + (1-b1)*g
-      ...get(8),
-      ...at(2, 7),
-      ...vload(),
-      ...F32X4_MUL,
-      ...get(9),
-      ...get(16),
-      ...F32X4_MUL,
-      ...F32X4_ADD,
-      ...set(17),
-      ...at(2, 7),
-      ...get(17),
-      ...vstore(),
-      // v = b2*v + (1-b2)*g*g
-      ...get(10),
-      ...at(3, 7),
-      ...vload(),
-      ...F32X4_MUL,
-      ...get(11),
-      ...get(16),
-      ...F32X4_MUL,
-      ...get(16),
-      ...F32X4_MUL,
-      ...F32X4_ADD,
-      ...set(18),
-      ...at(3, 7),
-      ...get(18),
-      ...vstore(),
-      // p = p*decay - step*m / (sqrt(v)/sqrtC2 + eps)
-      ...at(0, 7),
-      ...at(0, 7),
-      ...vload(),
-      ...get(15),
-      ...F32X4_MUL,
-      ...get(12),
-      ...get(17),
-      ...F32X4_MUL,
-      ...get(18),
-      ...F32X4_SQRT,
-      ...get(13),
-      ...F32X4_DIV,
-      ...get(14),
-      ...F32X4_ADD,
-      ...F32X4_DIV,
-      ...F32X4_SUB,
-      ...vstore(),
+      ...adamGroup({ p: 0, m: 2, v: 3, off: 7, s: 8, g: 16, mi: 17, vi: 18 }),
       ...inc(7, i32(16)),
+    ]),
+  ],
+};
+
+// reduceAdam(slots0, shares1, n2, p3, m4, v5, chunks6, sc7) locals j8 off9 i10, acc0:11 acc1:12 x13 w14, scalars
+// 15-22, G23 mi24 vi25. reduce then adam, one group at a time: the reduced gradient never goes to memory.
+const reduceAdam: Fn = {
+  name: 'reduceAdam',
+  params: 8,
+  locals: [I32, I32, I32, ...new Array<number>(15).fill(V128)],
+  body: [
+    ...adamScalars(7, 15),
+    ...loop(8, get(6), i32(1), [
+      ...reduceSums({ slots: 0, shares: 1, n: 2, off: 9, i: 10, acc0: 11, acc1: 12, x: 13, w: 14 }),
+      ...reducedGroup({ slots: 0, shares: 1, n: 2, off: 9, i: 10, acc0: 11, acc1: 12, x: 13, w: 14 }),
+      ...set(23),
+      ...adamGroup({ p: 3, m: 4, v: 5, off: 9, s: 15, g: 23, mi: 24, vi: 25 }),
+      ...inc(9, i32(16)),
     ]),
   ],
 };
@@ -272,6 +330,7 @@ const sgd: Fn = {
 interface Exports {
   reduce(slots: number, weights: number, n: number, out: number, chunks: number): void;
   adam(p: number, g: number, m: number, v: number, chunks: number, sc: number): void;
+  reduceAdam(slots: number, shares: number, n: number, p: number, m: number, v: number, chunks: number, sc: number): void;
   momentum(p: number, g: number, m: number, chunks: number, sc: number): void;
   nesterov(p: number, g: number, m: number, chunks: number, sc: number): void;
   sgd(p: number, g: number, chunks: number, sc: number): void;
@@ -311,7 +370,9 @@ export class UpdateKernels {
   static create(memory: WasmMemory, scratch: number, maxSlots: number): UpdateKernels | undefined {
     if (!simdEnabled()) return undefined;
     try {
-      compiled ??= new Wasm.Module(encodeModule([reduce, adam, momentumFn(false), momentumFn(true), sgd], { sharedMemory: true }));
+      compiled ??= new Wasm.Module(
+        encodeModule([reduce, adam, reduceAdam, momentumFn(false), momentumFn(true), sgd], { sharedMemory: true }),
+      );
     } catch {
       compiled = null;
     }
@@ -327,16 +388,44 @@ export class UpdateKernels {
 
   /** out[0, 4*chunks) = sum over i of shares[i] * slots[i], element by element in slot order (f64, one rounding). */
   reduce(slots: readonly Float32Array[], shares: readonly number[], out: Float32Array, chunks: number): void {
+    this.fns.reduce(this.slotTable(slots, shares), this.scratch + 64, slots.length, out.byteOffset, chunks);
+  }
+
+  /**
+   * adam() with g = reduce(slots, shares), in one pass: each group of 4 is
+   * reduced into a register and updated at once, so the reduced gradient
+   * never goes to memory (ANN, 2 slots: see Reduction in optimizer.ts).
+   */
+  reduceAdam(
+    slots: readonly Float32Array[],
+    shares: readonly number[],
+    p: Float32Array,
+    m: Float32Array,
+    v: Float32Array,
+    chunks: number,
+    s: AdamScalars,
+  ): void {
+    const table = this.slotTable(slots, shares);
+    this.setAdamScalars(s);
+    this.fns.reduceAdam(table, this.scratch + 64, slots.length, p.byteOffset, m.byteOffset, v.byteOffset, chunks, this.scratch);
+  }
+
+  /** Writes the shares (f64, after the 8 scalars) and slot addresses (i32) into scratch; returns the addresses' address. */
+  private slotTable(slots: readonly Float32Array[], shares: readonly number[]): number {
     if (slots.length > this.maxSlots) throw new Error(`reduce over ${slots.length} slots; the scratch area holds ${this.maxSlots}`);
     slots.forEach((s, i) => {
       this.f64[8 + i] = shares[i] as number;
       this.i32[i] = s.byteOffset;
     });
-    this.fns.reduce(this.scratch + (8 + this.maxSlots) * 8, this.scratch + 64, slots.length, out.byteOffset, chunks);
+    return this.scratch + (8 + this.maxSlots) * 8;
+  }
+
+  private setAdamScalars(s: AdamScalars): void {
+    this.f32.set([s.beta1, s.oneMinusBeta1, s.beta2, s.oneMinusBeta2, s.step, s.sqrtC2, s.epsilon, s.decay]);
   }
 
   adam(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, chunks: number, s: AdamScalars): void {
-    this.f32.set([s.beta1, s.oneMinusBeta1, s.beta2, s.oneMinusBeta2, s.step, s.sqrtC2, s.epsilon, s.decay]);
+    this.setAdamScalars(s);
     this.fns.adam(p.byteOffset, g.byteOffset, m.byteOffset, v.byteOffset, chunks, this.scratch);
   }
 
