@@ -142,7 +142,11 @@ export class TrainingMetrics {
       STEP_BUCKETS,
       ['shard'],
     );
-    this.reduceDuration = histogram('gradient_reduce_seconds', 'Time to average the workers’ gradients on the coordinator.', PHASE_BUCKETS);
+    this.reduceDuration = histogram(
+      'gradient_reduce_seconds',
+      'Time to average the workers’ gradients on the coordinator (with Adam, the update reduces them).',
+      PHASE_BUCKETS,
+    );
     this.updateDuration = histogram('optimizer_update_seconds', 'Time to apply the optimizer update to the weights.', PHASE_BUCKETS);
     this.broadcastDuration = histogram(
       'weight_broadcast_seconds',

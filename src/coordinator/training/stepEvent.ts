@@ -47,7 +47,9 @@ export interface StepEvent {
   /** Mean worker compute, and the mean gap to the slowest worker. */
   readonly computeSeconds: number;
   readonly waitSeconds: number;
+  /** Averaging the gradients and batch-norm statistics; with Adam, only the statistics (the update's pass reduces). */
   readonly reduceSeconds: number;
+  /** The optimizer step; with Adam, the gradient's reduce too (ParameterServer.reduceAndApply). */
   readonly updateSeconds: number;
   /** What neither the workers nor the parameter server account for: dispatch, wake-ups, bookkeeping. */
   readonly overheadSeconds: number;
