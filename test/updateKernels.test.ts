@@ -9,6 +9,7 @@ import { Optimizer } from '../src/coordinator/training/optimizer.js';
 import { allocateBuffers, reduceRange } from '../src/coordinator/training/parameterServer.js';
 import { UpdateKernels } from '../src/coordinator/training/updateKernels.js';
 import { parseConfig } from '../src/shared/config.js';
+import { InternalError } from '../src/shared/errors.js';
 import { planModel } from '../src/shared/modelPlan.js';
 import { Rng } from '../src/shared/rng.js';
 
@@ -92,7 +93,6 @@ for (const o of [{ name: 'adam' }, { name: 'adamw', weightDecay: 0.05, beta1: 0.
       const { buffers, kernels } = kernelsFor(n);
       const moments = { m: buffers.moments.subarray(0, P), v: buffers.moments.subarray(P) };
       const fast = new Optimizer(cfg, P, moments, kernels);
-      assert.ok(fast.fusesReduce(buffers.weights.subarray(0, P)), 'the fused path runs');
       const reference = new Optimizer(cfg, P);
       const rng = new Rng(7 + n);
       const params = buffers.weights.subarray(0, P);
@@ -100,6 +100,7 @@ for (const o of [{ name: 'adam' }, { name: 'adamw', weightDecay: 0.05, beta1: 0.
       const refParams = params.slice();
       const slots = Array.from({ length: n }, (_, i) => buffers.gradients.subarray(i * P, (i + 1) * P));
       const shares = Array.from({ length: n }, (_, i) => (i + 1) / ((n * (n + 1)) / 2));
+      assert.ok(fast.fusesReduce(params, { slots, shares }), 'the fused path runs');
       for (let step = 0; step < 5; step++) {
         for (const slot of slots) for (let i = 0; i < P; i++) slot[i] = rng.uniform(-1, 1) * 10 ** rng.uniform(-8, 1);
         const lr = 0.01 / (step + 1);
@@ -116,6 +117,13 @@ for (const o of [{ name: 'adam' }, { name: 'adamw', weightDecay: 0.05, beta1: 0.
     });
   }
 }
+
+test('an optimizer that cannot fuse a reduction refuses it rather than update from a partial gradient', () => {
+  const { buffers, kernels } = kernelsFor(1);
+  const sgd = new Optimizer(parseConfig({ optimizer: { name: 'sgd' } }, 'test').optimizer, P, undefined, kernels);
+  const reduction = { slots: [buffers.gradients.subarray(0, P)], shares: [1] };
+  assert.throws(() => sgd.apply(buffers.weights.subarray(0, P), buffers.gradient, 0.1, undefined, reduction), InternalError);
+});
 
 test("the optimizer falls back to JS for arrays outside the kernels' memory", () => {
   const cfg = parseConfig({ optimizer: { name: 'adam' } }, 'test').optimizer;

@@ -72,20 +72,23 @@ export class Optimizer {
     this.state.v.set(state.v);
   }
 
-  /** Whether apply() takes a Reduction: Adam (or AdamW), with the kernels holding every array. */
-  fusesReduce(params: Float32Array): boolean {
+  /** Whether apply() can take `reduction`: Adam (or AdamW), with the kernels holding every array, slots included. */
+  fusesReduce(params: Float32Array, reduction: Reduction): boolean {
     const { m, v } = this.state;
-    return (this.cfg.name === 'adam' || this.cfg.name === 'adamw') && this.kernels?.covers(params, m, v) === true;
+    return (this.cfg.name === 'adam' || this.cfg.name === 'adamw') && this.kernels?.covers(params, m, v, ...reduction.slots) === true;
   }
 
   /**
    * p <- update(p, g) at learning rate lr. `momentum`, when given, replaces
    * this step's momentum (Adam's beta1, or SGD's momentum), as a cycled
    * schedule sets it; Adam's bias correction then uses it, as PyTorch's does.
-   * With `reduction` (only where fusesReduce()), the kernel reduces the
-   * whole groups of 4 itself, and `grads` needs to hold only the rest.
+   * With `reduction` (only where fusesReduce() says so), the kernel reduces
+   * the whole groups of 4 itself, and `grads` needs to hold only the rest.
    */
   apply(params: Float32Array, grads: Float32Array, lr: number, momentum?: number, reduction?: Reduction): void {
+    // `grads` would hold only the last n % 4 elements: never update from it.
+    if (reduction && !this.fusesReduce(params, reduction))
+      throw new InternalError('a reduction passed to an optimizer that cannot fuse it');
     const { name, epsilon, weightDecay, beta2 } = this.cfg;
     const mu = momentum ?? this.cfg.momentum;
     const beta1 = momentum ?? this.cfg.beta1;
@@ -131,8 +134,7 @@ export class Optimizer {
           epsilon: f(epsilon),
           decay: f(decay),
         };
-        if (k && reduction?.slots.every((slot) => k.covers(slot)))
-          k.reduceAdam(reduction.slots, reduction.shares, params, m, v, from / 4, s);
+        if (k && reduction) k.reduceAdam(reduction.slots, reduction.shares, params, m, v, from / 4, s);
         else k?.adam(params, grads, m, v, from / 4, s);
         for (let i = from; i < n; i++) {
           const g = grads[i] as number;

@@ -159,14 +159,14 @@ export class ParameterServer {
    */
   reduceAndApply(microBatches: readonly MicroBatch[], lr: number, momentum?: number): { reduceSeconds: number; updateSeconds: number } {
     const t0 = performance.now();
-    if (!this.optimizer.fusesReduce(this.params)) {
+    const reduction = this.reduction(microBatches);
+    if (!this.optimizer.fusesReduce(this.params, reduction)) {
       this.reduce(microBatches);
       const t1 = performance.now();
       this.apply(lr, momentum);
       return { reduceSeconds: (t1 - t0) / 1000, updateSeconds: (performance.now() - t1) / 1000 };
     }
     const P = this.plan.paramCount;
-    const reduction = this.reduction(microBatches);
     reduceRange(reduction.slots, reduction.shares, this.gradient, P - (P % 4), P);
     this.optimizer.apply(this.params, this.gradient, lr, momentum, reduction);
     return { reduceSeconds: 0, updateSeconds: (performance.now() - t0) / 1000 };
