@@ -7,10 +7,9 @@
  *
  * Every (model, repeat, W) gets a fresh Trainer (fresh pool, fresh weights,
  * the same batches from step 0) in a throw-away run directory; the bench
- * runs Trainer.trainSteps(warmup + steps), the loop as training runs it
- * between evaluations (no evaluation, checkpoints or export), and reads
- * each step's StepEvent: `warmup` steps, then `steps` measured steps, then
- * it closes. With `ceiling`, a second pool computes the same W shards
+ * runs Trainer.trainSteps, the loop as training runs it between
+ * evaluations (no evaluation, checkpoints or export), and reads each step's
+ * StepEvent: `warmup` steps, then `steps` measured steps, then it closes. With `ceiling`, a second pool computes the same W shards
  * uncoordinated (bench/ceiling.ts), in turns of CEILING_SEGMENT_STEPS with
  * the training, so each repeat's ratio compares the two at the same
  * moments. Within a repeat the order
@@ -113,9 +112,10 @@ async function measureTraining(
     let sample: BenchSample;
     let bytesPerStep: { sent: number; received: number } | undefined;
     let backend: string;
-    // --ceiling: the same W uncoordinated, on a second pool that idles while the trainer's runs and the other way round.
-    const uncoordinated = o.ceiling ? await UncoordinatedPool.start(cfg, dataset, workers, warmup) : null;
+    let uncoordinated: UncoordinatedPool | null = null;
     try {
+      // --ceiling: the same W uncoordinated, on a second pool that idles while the trainer's runs and the other way round.
+      if (o.ceiling) uncoordinated = await UncoordinatedPool.start(cfg, dataset, workers, warmup);
       const measured: StepEvent[] = [];
       trainer.events.on('step', (e) => {
         if (e.step > warmup) measured.push(e);
