@@ -222,6 +222,7 @@ const adam: Fn = {
 
 // reduceAdam(slots0, shares1, n2, p3, m4, v5, chunks6, sc7) locals j8 off9 i10, acc0:11 acc1:12 x13 w14, scalars
 // 15-22, G23 mi24 vi25. reduce then adam, one group at a time: the reduced gradient never goes to memory.
+const reduceAdamLocals: ReduceLocals = { slots: 0, shares: 1, n: 2, off: 9, i: 10, acc0: 11, acc1: 12, x: 13, w: 14 };
 const reduceAdam: Fn = {
   name: 'reduceAdam',
   params: 8,
@@ -229,8 +230,8 @@ const reduceAdam: Fn = {
   body: [
     ...adamScalars(7, 15),
     ...loop(8, get(6), i32(1), [
-      ...reduceSums({ slots: 0, shares: 1, n: 2, off: 9, i: 10, acc0: 11, acc1: 12, x: 13, w: 14 }),
-      ...reducedGroup({ slots: 0, shares: 1, n: 2, off: 9, i: 10, acc0: 11, acc1: 12, x: 13, w: 14 }),
+      ...reduceSums(reduceAdamLocals),
+      ...reducedGroup(reduceAdamLocals),
       ...set(23),
       ...adamGroup({ p: 3, m: 4, v: 5, off: 9, s: 15, g: 23, mi: 24, vi: 25 }),
       ...inc(9, i32(16)),
