@@ -63,6 +63,23 @@ test('a message above max_payload is cut into frames no larger than max_payload 
   );
 });
 
+test('a body given in parts is framed exactly as the joined body, whole or in chunks, whatever the split', () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.integer({ min: 0, max: 9_000 }), { minLength: 1, maxLength: 4 }),
+      fc.integer({ min: 2048, max: 40_000 }),
+      (sizes, maxPayload) => {
+        const parts = sizes.map((n, k) => Uint8Array.from({ length: n }, (_, i) => (i * 13 + k * 101) & 0xff));
+        const joined = Uint8Array.from(parts.flatMap((p) => [...p]));
+        const header = result({ gradFloats: Math.ceil(joined.length / 4) } as Partial<WireHeader>);
+        assert.deepEqual(encodeMessage(header, parts, maxPayload, 'c1'), encodeMessage(header, joined, maxPayload, 'c1'));
+        assert.deepEqual(encodeFrame(header, parts), encodeFrame(header, joined));
+      },
+    ),
+    { numRuns: 60 },
+  );
+});
+
 test('malformed frames are WireErrors: short, lying length, not JSON, unknown kind, wrong types, extra keys', () => {
   const enc = new TextEncoder();
   const frame = (json: string) => {

@@ -16,8 +16,11 @@
 import { endianness } from 'node:os';
 import { z } from 'zod';
 
-/** Bumped when a frame's meaning changes; a host with another wire version is refused like another PixelSense version. */
-export const WIRE_VERSION = 1;
+/**
+ * Bumped when a frame's meaning changes; a host with another wire version is refused like another PixelSense version.
+ * 2: the weights of a step come once on the run's weights subject (subjects.weights), not once per host.
+ */
+export const WIRE_VERSION = 2;
 /** A header larger than this is malformed (the biggest, `start`, carries the config: a few KiB). */
 export const MAX_HEADER_BYTES = 64 * 1024;
 /** Room kept for the header in every chunk frame. */
@@ -72,7 +75,10 @@ const ready = z.strictObject({ kind: z.literal('ready'), host: ident, workers: z
 const failed = z.strictObject({ kind: z.literal('failed'), reason: text(500) });
 /** Coordinator -> host: not admitted; the host exits 2 with `reason`. */
 const refuse = z.strictObject({ kind: z.literal('refuse'), run: ident, reason: text(500) });
-/** Coordinator -> host: the weights (params then batch-norm state) of `step`; body = floats * 4 bytes. */
+/**
+ * Coordinator -> hosts: the weights (params then batch-norm state) of `step`; body = floats * 4 bytes. Published
+ * once per step on subjects.weights for every host of the run, and on a host's own subject for one admitted after that.
+ */
 const weights = z.strictObject({ kind: z.literal('weights'), run: ident, step: nat, floats: nat, chunk: chunk.optional() });
 /** Coordinator -> host: compute one micro-batch of `step` (examples order[start .. start+count) of `epoch`'s permutation). */
 const task = z.strictObject({
@@ -140,29 +146,58 @@ export function assertLittleEndian(): void {
     throw new Error('multi-host training needs a little-endian machine (the wire carries float32 as little-endian bytes)');
 }
 
-/** One frame: header then body, in a fresh buffer of exactly its size. */
-export function encodeFrame(header: WireHeader, body?: Uint8Array): Uint8Array {
+/**
+ * A body given as consecutive parts (a gradient and its batch-norm
+ * statistics, say): written straight into the frame, so the sender never
+ * builds the joined body first (one 0.9 MB copy and allocation fewer per
+ * message; nats.js copies the frame once more into its outbound buffer).
+ */
+export type Body = Uint8Array | readonly Uint8Array[];
+
+const partsOf = (body: Body | undefined): readonly Uint8Array[] => (body === undefined ? [] : body instanceof Uint8Array ? [body] : body);
+const lengthOf = (parts: readonly Uint8Array[]): number => parts.reduce((n, p) => n + p.length, 0);
+
+/** Copy bytes [from, to) of the parts, taken as one run of bytes, into `out` at `at`. */
+function copyRange(parts: readonly Uint8Array[], from: number, to: number, out: Uint8Array, at: number): void {
+  let base = 0;
+  for (const p of parts) {
+    const a = Math.max(from, base);
+    const b = Math.min(to, base + p.length);
+    if (a < b) out.set(p.subarray(a - base, b - base), at + a - from);
+    base += p.length;
+    if (base >= to) return;
+  }
+}
+
+function frameOf(header: WireHeader, parts: readonly Uint8Array[], from: number, to: number): Uint8Array {
   const h = utf8.encode(JSON.stringify(header));
-  const out = new Uint8Array(4 + h.length + (body?.length ?? 0));
+  const out = new Uint8Array(4 + h.length + (to - from));
   new DataView(out.buffer).setUint32(0, h.length, true);
   out.set(h, 4);
-  if (body) out.set(body, 4 + h.length);
+  copyRange(parts, from, to, out, 4 + h.length);
   return out;
+}
+
+/** One frame: header then body, in a fresh buffer of exactly its size. */
+export function encodeFrame(header: WireHeader, body?: Body): Uint8Array {
+  const parts = partsOf(body);
+  return frameOf(header, parts, 0, lengthOf(parts));
 }
 
 /**
  * A logical message as the frames to publish: one when it fits in
  * `maxPayload`, else chunks of the body (each frame <= maxPayload).
  */
-export function encodeMessage(header: WireHeader, body: Uint8Array, maxPayload: number, chunkId: string): Uint8Array[] {
-  const whole = encodeFrame(header, body);
-  if (whole.length <= maxPayload) return [whole];
+export function encodeMessage(header: WireHeader, body: Body, maxPayload: number, chunkId: string): Uint8Array[] {
+  const parts = partsOf(body);
+  const total = lengthOf(parts);
+  if (4 + utf8.encode(JSON.stringify(header)).length + total <= maxPayload) return [frameOf(header, parts, 0, total)];
   const piece = maxPayload - CHUNK_HEADER_ROOM;
   if (piece < 1024) throw new Error(`max_payload ${maxPayload} is too small to carry chunks`);
   const frames: Uint8Array[] = [];
-  for (let offset = 0; offset < body.length; offset += piece) {
-    const c = { id: chunkId, offset, total: body.length };
-    frames.push(encodeFrame({ ...header, chunk: c } as WireHeader, body.subarray(offset, Math.min(body.length, offset + piece))));
+  for (let offset = 0; offset < total; offset += piece) {
+    const c = { id: chunkId, offset, total };
+    frames.push(frameOf({ ...header, chunk: c } as WireHeader, parts, offset, Math.min(total, offset + piece)));
   }
   return frames;
 }
@@ -250,6 +285,8 @@ export const subjects = {
   host: (cluster: string, host: string) => `${cluster}.host.${host}`,
   beat: (cluster: string, run: string) => `${cluster}.run.${run}.beat`,
   result: (cluster: string, run: string, host: string) => `${cluster}.run.${run}.result.${host}`,
+  /** The run's weights, published once per step for every host serving the run (nats-server fans them out). */
+  weights: (cluster: string, run: string) => `${cluster}.run.${run}.weights`,
   results: (cluster: string, run: string) => `${cluster}.run.${run}.result.*`,
 };
 

@@ -139,6 +139,14 @@ test('a host that joins mid-run gets work from the next step and the weights are
     log.some((e) => e['event'] === 'step' && (e['hosts'] as string[]).includes('j2')),
     'j2 computed micro-batches',
   );
+  // j2 was admitted after that step's weights went out to the run's subject: it got them on its own subject, so it
+  // computed the micro-batches j1 had not taken yet in that very step, and never answered "no weights".
+  const sameStep = log.find((e) => e['event'] === 'step' && e['step'] === joined['step']);
+  assert.ok((sameStep?.['hosts'] as string[] | undefined)?.includes('j2'), `step ${String(joined['step'])}: ${JSON.stringify(sameStep)}`);
+  assert.deepEqual(
+    log.filter((e) => e['event'] === 'host_task_failed'),
+    [],
+  );
 });
 
 test('a host without the token cannot join: it exits 2 with one line', { skip }, async () => {

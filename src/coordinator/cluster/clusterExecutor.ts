@@ -7,8 +7,8 @@
  * copied there on arrival — and the trainer reduces in micro-batch order,
  * so the weights are bitwise those of one local worker.
  *
- * Per step a host receives the weights once (chunked above max_payload),
- * then one small task per micro-batch, up to its worker count plus
+ * Per step the weights are published once for all hosts (chunked above
+ * max_payload; see sendWeights), then each host gets one small task per micro-batch, up to its worker count plus
  * cluster.prefetch ahead; it returns each gradient as soon as it exists, so
  * transfers overlap compute. A lost host (timeout, bye) or one that sends
  * something malformed gets its micro-batches requeued for the others.
@@ -194,22 +194,38 @@ export class ClusterExecutor implements StepExecutor {
 
   private runRemote(s: StepState, host: RemoteHost, mb: MicroBatch): void {
     const { epoch, step } = s.work;
-    if (host.weightsStep !== step) {
-      s.weightFrames ??= encodeMessage(
-        { kind: 'weights', run: this.o.runId, step, floats: this.P + this.S },
-        // A copy: NATS may still hold the frames while the next step rewrites the weights.
-        floatBytes(this.ctx.buffers.weights).slice(),
-        this.maxPayload,
-        `w${step}`,
-      );
-      for (const f of s.weightFrames) this.registry.send(host, f);
-      host.weightsStep = step;
-    }
+    if (host.weightsStep !== step) this.sendWeights(s, host);
     host.inflight.set(mb.index, Date.now());
     this.registry.send(
       host,
       encodeFrame({ kind: 'task', run: this.o.runId, step, epoch, index: mb.index, start: mb.start, count: mb.count }),
     );
+  }
+
+  /**
+   * The step's weights, before a host's first task of the step. The first
+   * time in a step they are published once on the run's weights subject,
+   * which every admitted host subscribed to before it answered `ready`:
+   * one 0.9 MB message from the coordinator however many hosts there are
+   * (nats-server fans it out), instead of one per host. A host admitted
+   * after that gets the same frames on its own subject.
+   */
+  private sendWeights(s: StepState, host: RemoteHost): void {
+    const step = s.work.step;
+    if (s.weightFrames === null) {
+      // encodeMessage copies the weights into the frames: the next step may rewrite them while NATS still holds these.
+      s.weightFrames = encodeMessage(
+        { kind: 'weights', run: this.o.runId, step, floats: this.P + this.S },
+        floatBytes(this.ctx.buffers.weights),
+        this.maxPayload,
+        `w${step}`,
+      );
+      const reached = this.registry.broadcast(s.weightFrames);
+      for (const h of reached) h.weightsStep = step;
+      if (host.weightsStep === step) return;
+    }
+    for (const f of s.weightFrames) this.registry.send(host, f);
+    host.weightsStep = step;
   }
 
   private onResult(subject: string, data: Uint8Array): void {

@@ -65,6 +65,8 @@ interface Run {
   readonly reasm: Reassembler;
   /** Per gradient slot, the task now using it: two tasks for one slot (a stale retry and the next step) never overlap. */
   readonly slotBusy: Map<number, Promise<void>>;
+  /** The run's weights subject (subjects.weights), where each step's weights come once for all hosts. */
+  readonly weightsSub: Subscription;
 }
 
 export class Host {
@@ -135,11 +137,13 @@ export class Host {
     return (this.run.plan.paramCount + this.run.plan.stateCount) * 4;
   }
 
-  private onMessage(msg: Msg): void {
+  /** `weightsOnly`: from the run's weights subject, where nothing else belongs. */
+  private onMessage(msg: Msg, weightsOnly = false): void {
     let header: WireHeader;
     let body: Uint8Array;
     try {
       ({ header, body } = decodeFrame(msg.data, this.maxPayload));
+      if (weightsOnly && header.kind !== 'weights') throw new WireError(`unexpected '${header.kind}' on the weights subject`);
       if (this.run && 'run' in header && header.run === this.run.id) this.run.lastHeard = Date.now();
       if (header.kind === 'weights') {
         const run = this.run;
@@ -244,6 +248,11 @@ export class Host {
         lastHeard: Date.now(),
         reasm: new Reassembler((h) => this.maxBody(h), 4),
         slotBusy: new Map(),
+        // Subscribed before `ready` goes out on the same connection, so nats-server has the subscription before the
+        // coordinator, having read `ready`, can publish the first weights.
+        weightsSub: this.o.nc.subscribe(subjects.weights(this.o.cluster, s.run), {
+          callback: (err, msg) => (err ? undefined : this.onMessage(msg, true)),
+        }),
       };
       this.o.log(`run ${s.run}: serving with ${this.o.workers} workers (backend ${pool.backend}, ${plan.paramCount} parameters)`);
       this.reply(msg, { kind: 'ready', host: this.id, workers: this.o.workers, backend: pool.backend });
@@ -318,11 +327,9 @@ export class Host {
     const { paramCount: P, stateCount: S } = run.plan;
     const grad = run.buffers.gradients.subarray(t.index * P, (t.index + 1) * P);
     const stats = run.buffers.batchStats.subarray(t.index * S, (t.index + 1) * S);
-    // One copy into the outgoing message: the slot is reused by this index's next task.
-    let body = new Uint8Array((P + S) * 4);
-    body.set(floatBytes(grad), 0);
-    body.set(floatBytes(stats), P * 4);
-    if (this.faults.corrupt === t.step) body = body.subarray(0, body.length - 4);
+    // Copied from the slots straight into the outgoing frame (the slot is reused by this index's next task).
+    const parts = [floatBytes(grad), floatBytes(stats)];
+    const body = this.faults.corrupt === t.step ? Buffer.concat(parts).subarray(0, -4) : parts;
     const mb = r.microBatches[0];
     const header: WireHeader = {
       kind: 'result',
@@ -346,6 +353,7 @@ export class Host {
     const run = this.run;
     if (!run) return;
     this.run = null;
+    run.weightsSub.unsubscribe();
     this.o.log(`run ${run.id}: ${why}; closing its pool`);
     await run.pool.close();
     this.heartbeat();

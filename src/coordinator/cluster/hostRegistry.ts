@@ -82,6 +82,21 @@ export class HostRegistry extends EventEmitter<{ ready: [RemoteHost]; lost: [Rem
     return [...this.hosts.values()].filter((h) => h.state === 'ready');
   }
 
+  /**
+   * Publish to every host serving the run, once (subjects.weights), counting
+   * the bytes once in `traffic` and, in the metrics, for every host it
+   * reaches: the hosts admitted now, which it returns.
+   */
+  broadcast(frames: readonly Uint8Array[]): RemoteHost[] {
+    const reached = this.ready();
+    for (const frame of frames) {
+      this.o.nc.publish(subjects.weights(this.o.cluster, this.o.runId), frame);
+      for (const h of reached) this.o.metrics.recordClusterBytes(h.name, frame.length, 0);
+      this.traffic.sent += frame.length;
+    }
+    return reached;
+  }
+
   /** Publish to a host, counting the bytes. */
   send(host: RemoteHost, frame: Uint8Array): void {
     this.o.nc.publish(subjects.host(this.o.cluster, host.id), frame);
