@@ -130,7 +130,7 @@ export interface ClusterSample {
   hosts: number;
   examples_per_sec: number;
   step_ms: number;
-  /** Coordinator -> hosts: weights (once per host per step), tasks, beats. */
+  /** Coordinator -> hosts: weights (one publish per step for all hosts), tasks, beats. */
   bytes_sent_per_step: number;
   /** Hosts -> coordinator: one gradient (plus batch-norm statistics) per micro-batch. */
   bytes_received_per_step: number;

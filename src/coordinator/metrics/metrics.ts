@@ -192,7 +192,7 @@ export class TrainingMetrics {
     this.hostMicroBatches = counter('host_micro_batches_total', 'Micro-batches whose gradients came from each remote host.', ['host']);
     this.clusterBytesSent = counter(
       'cluster_bytes_sent_total',
-      'Bytes this coordinator published to each host over NATS (weights, tasks, control).',
+      'Bytes this coordinator published to each host over NATS (weights, tasks, control); the weights, published once per step for all hosts, count for every host they reach.',
       ['host'],
     );
     this.clusterBytesReceived = counter('cluster_bytes_received_total', 'Bytes received from each host over NATS (gradients, control).', [
