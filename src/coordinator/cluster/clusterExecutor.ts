@@ -8,8 +8,9 @@
  * so the weights are bitwise those of one local worker.
  *
  * Per step the weights are published once for all hosts (chunked above
- * max_payload; see sendWeights), then each host gets one small task per micro-batch, up to its worker count plus
- * cluster.prefetch ahead; it returns each gradient as soon as it exists, so
+ * max_payload; see sendWeights), then each host gets one small task per
+ * micro-batch, up to its worker count plus cluster.prefetch ahead; it
+ * returns each gradient as soon as it exists, so
  * transfers overlap compute. A lost host (timeout, bye) or one that sends
  * something malformed gets its micro-batches requeued for the others.
  */
