@@ -169,8 +169,10 @@ function copyRange(parts: readonly Uint8Array[], from: number, to: number, out: 
   }
 }
 
-function frameOf(header: WireHeader, parts: readonly Uint8Array[], from: number, to: number): Uint8Array {
-  const h = utf8.encode(JSON.stringify(header));
+const headerBytes = (header: WireHeader): Uint8Array => utf8.encode(JSON.stringify(header));
+
+/** `h`: the header's UTF-8 JSON, encoded once by the caller (encodeMessage needs its length first). */
+function frameOf(h: Uint8Array, parts: readonly Uint8Array[], from: number, to: number): Uint8Array {
   const out = new Uint8Array(4 + h.length + (to - from));
   new DataView(out.buffer).setUint32(0, h.length, true);
   out.set(h, 4);
@@ -181,7 +183,7 @@ function frameOf(header: WireHeader, parts: readonly Uint8Array[], from: number,
 /** One frame: header then body, in a fresh buffer of exactly its size. */
 export function encodeFrame(header: WireHeader, body?: Body): Uint8Array {
   const parts = partsOf(body);
-  return frameOf(header, parts, 0, lengthOf(parts));
+  return frameOf(headerBytes(header), parts, 0, lengthOf(parts));
 }
 
 /**
@@ -191,13 +193,14 @@ export function encodeFrame(header: WireHeader, body?: Body): Uint8Array {
 export function encodeMessage(header: WireHeader, body: Body, maxPayload: number, chunkId: string): Uint8Array[] {
   const parts = partsOf(body);
   const total = lengthOf(parts);
-  if (4 + utf8.encode(JSON.stringify(header)).length + total <= maxPayload) return [frameOf(header, parts, 0, total)];
+  const h = headerBytes(header);
+  if (4 + h.length + total <= maxPayload) return [frameOf(h, parts, 0, total)];
   const piece = maxPayload - CHUNK_HEADER_ROOM;
   if (piece < 1024) throw new Error(`max_payload ${maxPayload} is too small to carry chunks`);
   const frames: Uint8Array[] = [];
   for (let offset = 0; offset < total; offset += piece) {
     const c = { id: chunkId, offset, total };
-    frames.push(frameOf({ ...header, chunk: c } as WireHeader, parts, offset, Math.min(total, offset + piece)));
+    frames.push(frameOf(headerBytes({ ...header, chunk: c } as WireHeader), parts, offset, Math.min(total, offset + piece)));
   }
   return frames;
 }

@@ -221,10 +221,9 @@ export class ClusterExecutor implements StepExecutor {
         this.maxPayload,
         `w${step}`,
       );
-      const reached = this.registry.broadcast(s.weightFrames);
-      for (const h of reached) h.weightsStep = step;
-      if (host.weightsStep === step) return;
+      for (const h of this.registry.broadcast(s.weightFrames)) h.weightsStep = step;
     }
+    if (host.weightsStep === step) return;
     for (const f of s.weightFrames) this.registry.send(host, f);
     host.weightsStep = step;
   }
