@@ -108,6 +108,13 @@ function kernelCases(B: number): Array<Case & { kernel: string; inputs: Record<s
     k('BatchMatMul transposeB (dx)', 'BatchMatMul', { a: [B, 128], b: [1600, 128] }, { transposeA: false, transposeB: true }),
     k('Sum bias grad conv1', 'Sum', { x: [B, 26, 26, 32] }, { axis: [0, 1, 2], keepDims: false }),
     k('Relu gradient conv1 (Step+Cast+Mul / fused)', 'ReluGrad', { dy: [B, 26, 26, 32], x: [B, 26, 26, 32] }, {}),
+    // Evaluation and predict (moving statistics); the variance's random sign makes some outputs NaN, which costs nothing extra.
+    k(
+      'FusedBatchNorm conv1 (inference)',
+      'FusedBatchNorm',
+      { x: [B, 26, 26, 32], mean: [32], variance: [32], offset: [32], scale: [32] },
+      { varianceEpsilon: 1e-3 },
+    ),
   ];
 }
 

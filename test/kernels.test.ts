@@ -333,6 +333,45 @@ test('relu gradient (NaN, infinities, sizes not a multiple of 4), clone and same
   });
 });
 
+/** tf.batchNorm with moving statistics (inference), variance kept positive. */
+function inferenceBatchNorm(shape: number[], channels: number, seed: number, opts: { offset?: boolean; scale?: boolean } = {}): tf.Tensor {
+  const x = rand(shape, seed);
+  const variance = tf.add(tf.abs(rand([channels], seed + 2)), 0.25);
+  const offset = opts.offset === false ? undefined : rand([channels], seed + 3);
+  const scale = opts.scale === false ? undefined : rand([channels], seed + 4);
+  return tf.batchNorm(x, tf.mul(rand([channels], seed + 1), 3), variance, offset, scale, 1e-3);
+}
+
+test('inference batch norm matches cpu after a conv and a dense layer, without offset or scale, and for channels not a multiple of 4', async () => {
+  await assertSame('batchNorm', () => [
+    inferenceBatchNorm([3, 5, 5, 8], 8, 400),
+    inferenceBatchNorm([4, 128], 128, 410),
+    inferenceBatchNorm([2, 4, 4, 8], 8, 420, { offset: false }),
+    inferenceBatchNorm([2, 4, 4, 8], 8, 430, { scale: false }),
+    inferenceBatchNorm([2, 3, 3, 6], 6, 440),
+  ]);
+});
+
+test("inference batch norm with statistics of the input's full shape still matches cpu (stock fallback)", async () => {
+  await assertSame('batchNorm full-shape', () => {
+    const x = rand([2, 3, 4], 450);
+    return tf.batchNorm(x, rand([2, 3, 4], 451), tf.add(tf.abs(rand([2, 3, 4], 452)), 0.5), rand([2, 3, 4], 453), rand([2, 3, 4], 454));
+  });
+});
+
+test('inference batch norm gives the same bits with SIMD and in plain JS', async () => {
+  await tf.setBackend('wasm');
+  const run = (): Float32Array => tf.tidy(() => inferenceBatchNorm([3, 7, 7, 16], 16, 460).dataSync() as Float32Array);
+  const withSimd = run();
+  setSimdEnabled(false);
+  try {
+    assert.deepEqual(run(), withSimd);
+  } finally {
+    setSimdEnabled(true);
+    await tf.setBackend('cpu');
+  }
+});
+
 test('the SIMD helpers are available on this engine (else kernels use the JS paths)', async () => {
   await tf.setBackend('wasm');
   const ok = simdFor(tf.backend()) !== undefined;

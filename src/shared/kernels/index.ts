@@ -18,6 +18,7 @@
  */
 import '@tensorflow/tfjs-backend-wasm';
 import { getKernel, registerKernel, unregisterKernel, type KernelConfig, type KernelFunc } from '@tensorflow/tfjs-core';
+import { fusedBatchNorm } from './batch-norm.js';
 import { inputGrad } from './conv-input.js';
 import { filterGradComposed, filterGradIm2col } from './conv.js';
 import { binaryKernel, cast, identity, reluKernel, stepKernel } from './elementwise.js';
@@ -47,6 +48,7 @@ const FAST: KernelSpec[] = [
   { name: 'Multiply', impl: binaryKernel('Multiply') },
   { name: 'Step', impl: stepKernel },
   { name: 'Relu', impl: reluKernel },
+  { name: 'FusedBatchNorm', impl: fusedBatchNorm },
 ];
 
 const STOCK_MODE: KernelSpec[] = [{ name: 'Conv2DBackpropFilter', impl: filterGradComposed }];

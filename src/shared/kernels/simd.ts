@@ -3,7 +3,7 @@
  * heap (imported memory), for memory-bound loops where V8's JIT on typed
  * arrays manages ~1 ns/element and 128-bit SIMD does 4-10x better.
  *
- * No toolchain is needed: the module is encoded here with wasm-asm.ts (~2.7 KB) and
+ * No toolchain is needed: the module is encoded here with wasm-asm.ts (~2.9 KB) and
  * instantiated synchronously once per backend memory. The backend's memory
  * is Module.asm.memory (emscripten's export); if it is missing, or the
  * engine lacks SIMD, `simdFor()` returns undefined and every caller keeps
@@ -44,6 +44,10 @@
  *                                         for `count` positions xstep bytes
  *                                         apart: dx[dxb + offs[t]] += the
  *                                         next cbytes of cols, per tap t
+ *  affineRow(x, sub, mul, add, out, rows, cols4)
+ *                                         out[r][c] = (x[r][c] - sub[c]) *
+ *                                         mul[c] + add[c] (inference batch
+ *                                         norm)
  */
 import {
   ADD,
@@ -604,6 +608,48 @@ const reluGrad: Fn = {
   ],
 };
 
+// affineRow(x0, sub1, mul2, add3, out4, rows5, cols4_6) locals r7 c8 ps9 pm10 pa11
+// out[r][c] = (x[r][c] - sub[c]) * mul[c] + add[c], rounded after each operation (f32x4 has no fused multiply-add).
+const affineRow: Fn = {
+  name: 'affineRow',
+  params: 7,
+  locals: [I32, I32, I32, I32, I32],
+  body: [
+    ...i32(0),
+    ...set(7),
+    ...loop(7, get(5), i32(1), [
+      ...get(1),
+      ...set(9),
+      ...get(2),
+      ...set(10),
+      ...get(3),
+      ...set(11),
+      ...i32(0),
+      ...set(8),
+      ...loop(8, get(6), i32(1), [
+        ...get(4),
+        ...get(0),
+        ...vload(),
+        ...get(9),
+        ...vload(),
+        ...F32X4_SUB,
+        ...get(10),
+        ...vload(),
+        ...F32X4_MUL,
+        ...get(11),
+        ...vload(),
+        ...F32X4_ADD,
+        ...vstore(),
+        ...inc(0, i32(16)),
+        ...inc(4, i32(16)),
+        ...inc(9, i32(16)),
+        ...inc(10, i32(16)),
+        ...inc(11, i32(16)),
+      ]),
+    ]),
+  ],
+};
+
 const FNS: Fn[] = [
   maxPoolTile,
   reluGrad,
@@ -621,6 +667,7 @@ const FNS: Fn[] = [
   binRow('mulRow', F32X4_MUL),
   step,
   relu,
+  affineRow,
 ];
 
 export interface Simd {
@@ -649,6 +696,7 @@ export interface Simd {
   copyRunsOver(dst: number, src: number, nOuter: number, outerStride: number, nInner: number, innerStride: number, runLen: number): void;
   reluGrad(dy: number, x: number, out: number, n4: number): void;
   maxPoolTile(xb: number, dxDelta: number, gp: number, offs: number, k: number, cbytes: number, count: number, xstep: number): void;
+  affineRow(x: number, sub: number, mul: number, add: number, out: number, rows: number, cols4: number): void;
 }
 
 const cache = new WeakMap<WasmMemory, Simd | null>();
