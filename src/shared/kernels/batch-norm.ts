@@ -62,13 +62,13 @@ export function fusedBatchNorm(args: KernelArgs): TensorInfo {
       channels / 4,
     );
   } else {
+    // No allocation since `k` was taken, so it is still a valid view.
     const xv = f32(backend, x);
     const ov = f32(backend, out);
-    const kv = f32(backend, coefficients);
     const fr = Math.fround;
     for (let i = 0, c = 0; i < n; i++) {
       // Rounded to float32 after the subtraction, the product and (by the store) the sum, as the f32x4 pass.
-      ov[i] = fr(fr((xv[i] as number) - (kv[c] as number)) * (kv[channels + c] as number)) + (kv[2 * channels + c] as number);
+      ov[i] = fr(fr((xv[i] as number) - (k[c] as number)) * (k[channels + c] as number)) + (k[2 * channels + c] as number);
       if (++c === channels) c = 0;
     }
   }
